@@ -1,0 +1,30 @@
+"""Testinfra checks of the bench master after converge, idempotence and a failed run."""
+
+ROOTFS = "/var/lib/warewulf/chroots/compute/rootfs"
+
+
+def test_probe_written_from_inside_the_image_lands_on_master_opt(host):
+    probe = host.file("/opt/hpcllm-probe/compute.txt")
+    assert probe.exists
+    assert probe.mode == 0o644
+    content = probe.content_string
+    assert "image=compute" in content
+    assert f"rootfs={ROOTFS}" in content
+    assert 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"' in content
+
+
+def test_probe_did_not_go_into_the_image(host):
+    # with /opt unmounted, the image's own /opt must not hold the probe
+    assert host.file(f"{ROOTFS}/opt").is_directory
+    assert not host.file(f"{ROOTFS}/opt/hpcllm-probe").exists
+
+
+def test_nothing_left_mounted_under_the_image(host):
+    mounts = host.check_output("findmnt --raw --noheadings --output TARGET").splitlines()
+    assert [m for m in mounts if m.startswith(ROOTFS)] == []
+
+
+def test_image_is_a_real_debian_chroot(host):
+    assert host.file(f"{ROOTFS}/usr/bin/python3").exists
+    out = host.check_output(f"chroot {ROOTFS} /usr/bin/python3 -c 'import sys; print(sys.version_info[:2])'")
+    assert out == "(3, 11)"

@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: hpcllm.webui contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private helper of hf_model: the remote side, built on huggingface_hub (2.x).
+
+huggingface_hub reads its settings from the environment when it is imported, so the
+environment is set first and the library is imported lazily: telemetry off (2.4 would
+otherwise GET <HF_ENDPOINT>/api/agent-harnesses, huggingface.co when unset), Xet off, no
+progress bars, the endpoint and timeouts. Only the listing (HfApi.model_info with
+files_metadata) and per-file transfers (hf_hub_url + http_get) are used: no cache folder,
+no lock file and nothing under HF_HOME is written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import time
+
+from ansible_collections.hpcllm.webui.plugins.module_utils.hf_model import HfModelError, remote_entry
+
+LIBRARY_NAME = "hpcllm.webui.hf_model"
+TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)
+
+_HUB = {}
+
+
+def hub_environment(endpoint, timeout):
+    """Environment huggingface_hub must see before it is imported."""
+    env = {
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": os.environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN", "0"),
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_ETAG_TIMEOUT": str(max(1, int(timeout))),
+        "HF_HUB_DOWNLOAD_TIMEOUT": str(max(1, int(timeout))),
+    }
+    if endpoint:
+        env["HF_ENDPOINT"] = endpoint.rstrip("/")
+    return env
+
+
+def import_hub(endpoint, timeout):
+    """Set the environment, import huggingface_hub; return a namespace dict or raise ImportError."""
+    os.environ.update(hub_environment(endpoint, timeout))
+    if not _HUB:
+        import httpx2  # pylint: disable=import-error
+        from huggingface_hub import HfApi, hf_hub_url, constants  # pylint: disable=import-error
+        from huggingface_hub.file_download import http_get  # pylint: disable=import-error
+        from huggingface_hub.utils import build_hf_headers  # pylint: disable=import-error
+        from huggingface_hub import errors  # pylint: disable=import-error
+
+        _HUB.update(HfApi=HfApi, hf_hub_url=hf_hub_url, http_get=http_get, build_hf_headers=build_hf_headers,
+                    errors=errors, constants=constants, httpx=httpx2)
+    _HUB["constants"].HF_HUB_DOWNLOAD_TIMEOUT = max(1, int(timeout))
+    _HUB["constants"].HF_HUB_ETAG_TIMEOUT = max(1, int(timeout))
+    _HUB["constants"].HF_HUB_DISABLE_TELEMETRY = True
+    _HUB["constants"].HF_HUB_DISABLE_XET = True
+    _HUB["constants"].HF_HUB_OFFLINE = False
+    return _HUB
+
+
+class HubClient(object):
+    """Listing and downloads for one endpoint and token; errors become HfModelError."""
+
+    def __init__(self, endpoint, token, timeout, hub=None, sleep=time.sleep):
+        self.hub = hub or import_hub(endpoint, timeout)
+        self.endpoint = (endpoint or self.hub["constants"].ENDPOINT).rstrip("/")
+        self.token = token or None
+        self.timeout = timeout
+        self.sleep = sleep
+
+    def pause(self, attempt):
+        self.sleep(min(0.5 * attempt, 2.0))
+
+    def describe(self, exc):
+        """A message for exc (never containing the token) and whether retrying may help."""
+        errors = self.hub["errors"]
+        httpx = self.hub["httpx"]
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(exc, errors.GatedRepoError):
+            return "access denied: the repository is gated or the token is not authorized (HTTP %s)" % status, False
+        if isinstance(exc, errors.RevisionNotFoundError):
+            return "revision not found (HTTP %s)" % status, False
+        if isinstance(exc, errors.RepositoryNotFoundError):
+            return ("repository not found at %s, or private and the token is missing or not authorized (HTTP %s)"
+                    % (self.endpoint, status), False)
+        if isinstance(exc, errors.RemoteEntryNotFoundError):
+            return "file not found in the revision (HTTP %s)" % status, False
+        if isinstance(exc, errors.HfHubHTTPError):
+            if status in (401, 403):
+                return "unauthorized (HTTP %s): check the token" % status, False
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return "HTTP %s from %s: %s" % (status, self.endpoint, first), status in TRANSIENT_STATUS
+        if isinstance(exc, httpx.ConnectError):
+            return "network unreachable: cannot connect to %s (%s)" % (self.endpoint, exc), True
+        if isinstance(exc, httpx.TimeoutException):
+            return "timed out talking to %s (%s)" % (self.endpoint, exc), True
+        if isinstance(exc, httpx.HTTPError):
+            return "transfer from %s failed: %s" % (self.endpoint, exc), True
+        if isinstance(exc, (IOError, OSError)) and "Consistency check failed" in str(exc):
+            return "incomplete transfer: %s" % str(exc).splitlines()[0], True
+        return None, False
+
+    def _call(self, func, *args, **kwargs):
+        """func(*args, **kwargs), retried on transient errors; HfModelError otherwise."""
+        for attempt in range(1, 4):
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:  # pylint: disable=broad-except
+                msg, transient = self.describe(exc)
+                if msg is None:
+                    raise
+                if not transient or attempt == 3:
+                    raise HfModelError(msg, retry=transient)
+                self.pause(attempt)
+        raise HfModelError("unreachable")  # pragma: no cover
+
+    def listing(self, repo_id, revision):
+        """(commit, [remote_entry]) for repo_id at revision."""
+        api = self.hub["HfApi"](endpoint=self.endpoint, token=self.token, library_name=LIBRARY_NAME)
+        info = self._call(api.model_info, repo_id, revision=revision, files_metadata=True, timeout=self.timeout)
+        if not info.sha or not info.siblings and info.siblings != []:
+            raise HfModelError("the Hub did not return a commit and a file list")
+        entries = []
+        for sib in info.siblings:
+            lfs = sib.lfs
+            entries.append(remote_entry(sib.rfilename, sib.size, lfs.sha256 if lfs else None, sib.blob_id))
+        return info.sha, entries
+
+    def download(self, repo_id, commit, entry, fh):
+        """Write the bytes of entry at commit into the open file fh (one attempt, with the library's own resume)."""
+        url = self.hub["hf_hub_url"](repo_id, entry["path"], revision=commit, endpoint=self.endpoint)
+        headers = self.hub["build_hf_headers"](token=self.token, library_name=LIBRARY_NAME)
+        headers["Accept-Encoding"] = "identity"
+        fh.seek(0)
+        fh.truncate()
+        try:
+            self.hub["http_get"](url, fh, headers=headers, expected_size=entry["size"], displayed_filename=entry["path"])
+        except Exception as exc:  # pylint: disable=broad-except
+            msg, transient = self.describe(exc)
+            if msg is None:
+                raise
+            raise HfModelError(msg, retry=transient)
+
+
+def hub_factory(endpoint, token, timeout):
+    return HubClient(endpoint, token, timeout)

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Build the test bench's container images locally (no registry is reachable):
+#   localhost/hpcllm-bench-debian12:<recipe>  plain Debian 12 (debootstrap minbase + python3)
+#   localhost/hpcllm-bench-master:<recipe>    the same plus Ansible, the collections the
+#                                             project depends on, and a copy of the plain
+#                                             rootfs to serve as a Warewulf node image
+# <recipe> is a hash of this script and the master requirements: images are rebuilt only
+# when the recipe changes. Prints the master image reference on its last line.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+venv=${VENV:-$repo/.venv}
+cache=${BENCH_CACHE:-$repo/.cache/bench}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
+
+recipe=$(cat "$0" "$here/master-requirements.txt" | sha256sum | cut -c1-12)
+base_ref=localhost/hpcllm-bench-debian12:$recipe
+master_ref=localhost/hpcllm-bench-master:$recipe
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if podman image exists "$base_ref" && podman image exists "$master_ref" \
+    && [[ -s $cache/node-rootfs-$recipe.tar ]]; then
+    log "bench images are current ($recipe)"
+    podman tag "$master_ref" localhost/hpcllm-bench-master:latest
+    podman tag "$base_ref" localhost/hpcllm-bench-debian12:latest
+    echo "$master_ref"
+    exit 0
+fi
+
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/build.XXXXXX")
+cleanup() {
+    # never leave a mount behind, whatever failed
+    for m in proc dev; do
+        mountpoint -q "$work/rootfs/$m" 2>/dev/null && umount -l "$work/rootfs/$m"
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "debootstrap Debian 12 (minbase + python3) from $mirror"
+debootstrap --variant=minbase --include=python3,python3-apt,ca-certificates \
+    bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+
+log "trim apt lists, docs and caches"
+rm -rf "$work"/rootfs/var/lib/apt/lists/* "$work"/rootfs/var/cache/apt/*.bin \
+    "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/usr/share/doc/* \
+    "$work"/rootfs/usr/share/man/* "$work"/rootfs/usr/share/locale/*
+# a policy that keeps package scripts from starting services inside containers/chroots
+printf '#!/bin/sh\nexit 101\n' >"$work/rootfs/usr/sbin/policy-rc.d"
+chmod 0755 "$work/rootfs/usr/sbin/policy-rc.d"
+
+log "save the plain rootfs (node image template) and import $base_ref"
+tar --numeric-owner -C "$work/rootfs" -cf "$work/node-rootfs.tar" .
+podman import --quiet --change 'CMD ["/bin/bash"]' "$work/node-rootfs.tar" "$base_ref" >/dev/null
+
+log "download the master's Python wheels on the host"
+"$venv/bin/pip" download --quiet --dest "$work/wheels" --only-binary=:all: \
+    --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    -r "$here/master-requirements.txt"
+
+log "install the master's packages into the rootfs (offline, from the wheels)"
+apt_pkgs=(python3-pip util-linux rsync)
+mount -t proc proc "$work/rootfs/proc"
+mount --bind /dev "$work/rootfs/dev"
+cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
+chroot "$work/rootfs" apt-get update -qq >/dev/null
+chroot "$work/rootfs" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+cp -a "$work/wheels" "$work/rootfs/tmp/wheels"
+cp "$here/master-requirements.txt" "$work/rootfs/tmp/master-requirements.txt"
+chroot "$work/rootfs" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin python3 -m pip install --quiet --break-system-packages --no-index \
+    --find-links /tmp/wheels -r /tmp/master-requirements.txt
+umount "$work/rootfs/proc" "$work/rootfs/dev"
+rm -rf "$work"/rootfs/tmp/* "$work"/rootfs/var/lib/apt/lists/* \
+    "$work"/rootfs/var/cache/apt/*.bin "$work"/rootfs/var/cache/apt/archives/*.deb \
+    "$work"/rootfs/root/.cache
+
+log "copy the collections the project depends on (no Galaxy here)"
+site=$("$venv/bin/python" -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]))')
+dest="$work/rootfs/usr/share/ansible/collections/ansible_collections"
+mkdir -p "$dest/community" "$dest/ansible"
+cp -a "$site/ansible_collections/community/general" "$dest/community/general"
+cp -a "$site/ansible_collections/ansible/posix" "$dest/ansible/posix"
+for d in "$site"/ansible_collections/community.general-*.info "$site"/ansible_collections/ansible.posix-*.info; do
+    [[ -e $d ]] && cp -a "$d" "$dest/"
+done
+mkdir -p "$work/rootfs/srv/bench"
+mv "$work/node-rootfs.tar" "$work/rootfs/srv/bench/node-rootfs.tar"
+
+log "import $master_ref"
+tar --numeric-owner -C "$work/rootfs" -c . \
+    | podman import --quiet --change 'CMD ["/bin/bash"]' - "$master_ref" >/dev/null
+cp "$work/rootfs/srv/bench/node-rootfs.tar" "$cache/node-rootfs-$recipe.tar.tmp"
+mv "$cache/node-rootfs-$recipe.tar.tmp" "$cache/node-rootfs-$recipe.tar"
+podman tag "$master_ref" localhost/hpcllm-bench-master:latest
+podman tag "$base_ref" localhost/hpcllm-bench-debian12:latest
+log "done"
+echo "$master_ref"
