@@ -1,0 +1,297 @@
+"""hpcllm.webui.hf_model through real ansible-playbook runs against the local hub stand-in (tests/hubserver)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+
+from hf_fixtures import (  # noqa: F401  (hub, hf_env are fixtures)
+    GPTQ_BRANCH,
+    REPO,
+    hf_env,
+    hf_task,
+    hub,
+    main_files,
+    sha256_file,
+    snapshot,
+    write_playbook,
+)
+
+MODULE_FILES_MAIN = sorted(main_files())
+
+
+def expected_sha256(server, rev):
+    repo = server.repos[REPO]
+    return {path: blob.sha256 for path, blob in repo.commits[repo.resolve(rev)].items()}
+
+
+def file_gets(server):
+    return [r for r in server.requests("GET", "/resolve/")]
+
+
+@pytest.fixture
+def run_hf(ansible_playbook, tmp_path, hub, hf_env):  # noqa: F811
+    """run_hf(name, check=False, diff=False, verbosity=0, json_output=True, **module args) -> PlaybookRun."""
+    counter = {"n": 0}
+
+    def run(name="hf_model", *, check=False, diff=False, verbosity=0, json_output=True, tasks=None, **args):
+        counter["n"] += 1
+        args.setdefault("endpoint", hub.url)
+        args.setdefault("repo_id", REPO)
+        args.setdefault("dest", str(tmp_path / "model"))
+        playbook = write_playbook(tmp_path / f"play{counter['n']}.yml", tasks or [hf_task(name, **args)])
+        return ansible_playbook(playbook, check=check, diff=diff, verbosity=verbosity, json_output=json_output, env=hf_env)
+
+    return run
+
+
+def assert_model(dest, server, rev="main"):
+    want = expected_sha256(server, rev)
+    got = {str(p.relative_to(dest)): sha256_file(p) for p in dest.rglob("*") if p.is_file() and ".hf_model" not in p.name}
+    assert got == want
+
+
+def test_first_run_then_noop(run_hf, hub, tmp_path):  # noqa: F811
+    dest = tmp_path / "model"
+    first = run_hf()
+    res = first.results("hf_model")
+    assert first.rc == 0, first.stdout
+    assert res["changed"] is True
+    assert res["commit"] == hub.repos[REPO].refs["main"]
+    assert sorted(res["downloaded"]) == MODULE_FILES_MAIN == res["files"]
+    assert res["bytes_downloaded"] == sum(len(v) for v in main_files().values())
+    assert_model(dest, hub)
+    manifest = json.loads((dest / ".hf_model.json").read_text())
+    assert manifest["repo_id"] == REPO and manifest["commit"] == res["commit"] and manifest["revision"] == "main"
+    assert manifest["files"]["model.safetensors"]["sha256"] == expected_sha256(hub, "main")["model.safetensors"]
+    assert not (dest / ".hf_model.tmp").exists() and not (dest / ".cache").exists()
+
+    hub.clear()
+    before = snapshot(dest)
+    second = run_hf(diff=True)
+    res = second.results("hf_model")
+    assert second.rc == 0 and second.changed() == 0
+    assert res["downloaded"] == [] and res["bytes_downloaded"] == 0
+    assert file_gets(hub) == [] and hub.requests("HEAD") == []
+    assert [r["path"].split("?")[0] for r in hub.log] == [f"/api/models/{REPO}/revision/main"]
+    assert snapshot(dest) == before
+    assert not (tmp_path / "hf_home").exists(), "nothing may be written under HF_HOME"
+
+
+def test_branch_tag_and_commit(run_hf, hub, tmp_path):  # noqa: F811
+    dest = tmp_path / "gptq"
+    run = run_hf(revision=GPTQ_BRANCH, dest=str(dest))
+    res = run.results("hf_model")
+    assert run.rc == 0 and res["commit"] == hub.repos[REPO].refs[GPTQ_BRANCH]
+    assert_model(dest, hub, GPTQ_BRANCH)
+    config = json.loads((dest / "config.json").read_text())
+    assert config["quantization_config"]["bits"] == 4 and (dest / "quantize_config.json").is_file()
+    assert not (dest / "generation_config.json").exists()
+    # the same content pinned by commit: recorded revision changes, nothing is downloaded
+    hub.clear()
+    run = run_hf(revision=res["commit"], dest=str(dest))
+    assert run.rc == 0 and run.results("hf_model")["downloaded"] == [] and file_gets(hub) == []
+    # a tag pointing at the same commit
+    hub.tag(REPO, "v1.0", GPTQ_BRANCH)
+    run = run_hf(revision="v1.0", dest=str(dest))
+    assert run.rc == 0 and run.results("hf_model")["commit"] == res["commit"]
+
+
+def test_new_commit_fetches_only_changed_files_and_prune(run_hf, hub, tmp_path):  # noqa: F811
+    dest = tmp_path / "model"
+    assert run_hf().rc == 0
+    new = hub.commit(REPO, "main", {"config.json": b'{"architectures": ["LlamaForCausalLM"], "hidden_size": 16}',
+                                    "added.json": b"{}"}, delete=["README.md"])
+    hub.clear()
+    run = run_hf(diff=True)
+    res = run.results("hf_model")
+    assert run.rc == 0 and res["changed"] is True and res["commit"] == new
+    assert sorted(res["downloaded"]) == ["added.json", "config.json"]
+    assert sorted(r["path"].rsplit("/", 1)[-1] for r in file_gets(hub)) == ["added.json", "config.json"]
+    assert res["diff"]["before"]["commit"] != res["diff"]["after"]["commit"] == new
+    assert (dest / "README.md").exists(), "files that left the revision stay unless prune is asked"
+    manifest = json.loads((dest / ".hf_model.json").read_text())
+    assert "README.md" in manifest["stale"] and "README.md" not in manifest["files"]
+    run = run_hf(prune=True)
+    res = run.results("hf_model")
+    assert run.rc == 0 and res["removed"] == ["README.md"] and not (dest / "README.md").exists()
+    assert_model(dest, hub)
+
+
+def test_check_mode_writes_nothing(run_hf, hub, tmp_path):  # noqa: F811
+    dest = tmp_path / "model"
+    run = run_hf(check=True)
+    res = run.results("hf_model")
+    assert run.rc == 0 and res["changed"] is True and sorted(res["downloaded"]) == MODULE_FILES_MAIN
+    assert not dest.exists() and file_gets(hub) == []
+    assert run_hf().rc == 0
+    hub.commit(REPO, "main", {"config.json": b"{}"})
+    before = snapshot(dest)
+    hub.clear()
+    run = run_hf(check=True, diff=True)
+    res = run.results("hf_model")
+    assert run.rc == 0 and res["changed"] is True and res["downloaded"] == ["config.json"]
+    assert res["diff"]["after"]["commit"] == hub.repos[REPO].refs["main"]
+    assert snapshot(dest) == before and file_gets(hub) == []
+    assert not (tmp_path / "hf_home").exists()
+
+
+FAULTS = [
+    # kind, times, recovers
+    ("drop", 2, True),
+    ("5xx", 2, True),
+    ("truncate", 1, True),
+    ("corrupt", 2, True),
+    ("5xx", 50, False),
+    ("truncate", 50, False),
+    ("corrupt", 50, False),
+]
+
+
+@pytest.mark.parametrize("kind,times,recovers", FAULTS, ids=[f"{k}-{t}" for k, t, _ in FAULTS])
+def test_faults_never_leave_a_wrong_file(run_hf, hub, tmp_path, kind, times, recovers):  # noqa: F811
+    dest = tmp_path / "model"
+    hub.add_fault(kind, path="model.safetensors", times=times, at=700_000)
+    run = run_hf(max_workers=2)
+    final = dest / "model.safetensors"
+    if recovers:
+        assert run.rc == 0, run.stdout
+        assert_model(dest, hub)
+    else:
+        assert run.rc != 0
+        res = run.results("hf_model")
+        assert REPO in res["msg"] and "revision main" in res["msg"] and "model.safetensors" in res["msg"], res["msg"]
+        assert not final.exists(), "a failed transfer must not appear under the final name"
+        assert not (dest / ".hf_model.tmp").exists()
+        hub.clear()
+        rerun = run_hf()
+        assert rerun.rc == 0 and rerun.results("hf_model")["downloaded"] == ["model.safetensors"]
+        assert_model(dest, hub)
+
+
+def test_verify_sha256_repairs_a_corrupted_file(run_hf, hub, tmp_path):  # noqa: F811
+    dest = tmp_path / "model"
+    assert run_hf().rc == 0
+    target = dest / "model.safetensors"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    stat = target.stat()
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    run = run_hf(verify="size")
+    assert run.rc == 0 and run.changed() == 0, "verify=size trusts a file of the right size"
+    run = run_hf(verify="sha256")
+    res = run.results("hf_model")
+    assert run.rc == 0 and res["downloaded"] == ["model.safetensors"] and "checksum differs" in res["actions"][0]
+    assert_model(dest, hub)
+    (dest / "tokenizer.json").write_text("{}")
+    run = run_hf(verify="size")
+    assert run.rc == 0 and run.results("hf_model")["downloaded"] == ["tokenizer.json"]
+    assert_model(dest, hub)
+
+
+def test_gated_repo_and_token_never_leaks(run_hf, hub, tmp_path):  # noqa: F811
+    token = "hf_SecretTokenValue0123456789abcdef"
+    hub.create_repo("Org/Gated", token=token)
+    hub.commit("Org/Gated", "main", main_files(seed=5))
+    dest = tmp_path / "gated"
+    run = run_hf(repo_id="Org/Gated", dest=str(dest))
+    res = run.results("hf_model")
+    assert run.rc != 0 and "Org/Gated" in res["msg"] and "revision main" in res["msg"] and "gated" in res["msg"]
+    assert not dest.exists()
+    run = run_hf(repo_id="Org/Gated", dest=str(dest), token="hf_wrong_token_000")
+    res = run.results("hf_model")
+    assert run.rc != 0 and "HTTP 403" in res["msg"] and not dest.exists()
+    run = run_hf(repo_id="Org/Gated", dest=str(dest), token=token, verbosity=3, json_output=False, diff=True)
+    assert run.rc == 0, run.stdout[-2000:]
+    assert token not in run.stdout and token not in run.stderr
+    assert "changed: [localhost]" in run.stdout
+    for root in (dest, tmp_path / "hf_home", tmp_path / "ansible-tmp"):
+        for path in root.rglob("*") if root.exists() else []:
+            if path.is_file():
+                assert token.encode() not in path.read_bytes(), path
+    assert all(r["auth"] for r in hub.requests(contains="Org/Gated") if r["status"] == 200)
+
+
+def test_state_absent(run_hf, hub, tmp_path):  # noqa: F811
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "precious.bin").write_bytes(b"keep me")
+    run = run_hf(state="absent", dest=str(stranger))
+    res = run.results("hf_model")
+    assert run.rc != 0 and "refusing" in res["msg"] and REPO in res["msg"] and (stranger / "precious.bin").exists()
+    dest = tmp_path / "model"
+    assert run_hf().rc == 0
+    run = run_hf(state="absent", check=True)
+    assert run.rc == 0 and run.results("hf_model")["changed"] is True and dest.exists()
+    run = run_hf(state="absent", diff=True)
+    assert run.rc == 0 and run.results("hf_model")["changed"] is True and not dest.exists()
+    run = run_hf(state="absent")
+    assert run.rc == 0 and run.changed() == 0
+
+
+def test_offline_and_patterns(run_hf, hub, tmp_path):  # noqa: F811
+    dest = tmp_path / "model"
+    run = run_hf(allow_patterns=["*.json", "tokenizer.*"], ignore_patterns=["generation_config.json"])
+    res = run.results("hf_model")
+    assert run.rc == 0
+    assert res["files"] == ["config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json"]
+    assert not (dest / "model.safetensors").exists()
+    hub.clear()
+    run = run_hf(offline=True, endpoint="http://127.0.0.1:9")
+    assert run.rc == 0 and run.changed() == 0 and hub.log == []
+    (dest / "tokenizer.json").unlink()
+    run = run_hf(offline=True)
+    res = run.results("hf_model")
+    assert run.rc != 0 and "incomplete" in res["msg"] and "tokenizer.json" in res["msg"] and REPO in res["msg"]
+    run = run_hf(offline=True, revision=GPTQ_BRANCH)
+    assert run.rc != 0 and "not " + GPTQ_BRANCH in run.results("hf_model")["msg"]
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path):  # noqa: F811
+    dest = tmp_path / "model"
+    assert run_hf().rc == 0
+    escaping = hub.create_repo("Org/Escape")
+    hub.commit("Org/Escape", "main", {"config.json": b"{}", "../evil.json": b"{}"})
+    hub.commit("Org/Escape", "abs", {"/tmp/evil.json": b"{}"}, parent="main", delete=["../evil.json"])
+    assert escaping.refs
+    if os.geteuid() == 0:
+        unwritable = "/proc/hf_model_not_writable/model"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        unwritable = str(ro / "model")
+    port = _closed_port()
+    cases = [
+        ("invalid repo id", dict(repo_id="not-a-repo-id"), "invalid repo_id"),
+        ("invalid repo id dots", dict(repo_id="Org/bad..name"), "invalid repo_id"),
+        ("unknown repo", dict(repo_id="Org/Missing", dest=str(tmp_path / "missing")), "repository not found"),
+        ("unknown revision", dict(revision="no-such-branch"), "revision not found"),
+        ("network unreachable", dict(endpoint=f"http://127.0.0.1:{port}", revision="main"), "network unreachable"),
+        ("dest not writable", dict(dest=unwritable), "not writable"),
+        ("path escaping dest", dict(repo_id="Org/Escape", dest=str(tmp_path / "escape")), "escape dest"),
+        ("absolute path", dict(repo_id="Org/Escape", revision="abs", dest=str(tmp_path / "escape")), "escape dest"),
+    ]
+    tasks = [hf_task(name, ignore_errors=True, **dict({"endpoint": hub.url, "repo_id": REPO, "dest": str(dest)}, **args))
+             for name, args, _ in cases]
+    before = snapshot(tmp_path / "model")
+    run = run_hf(tasks=tasks)
+    for name, args, text in cases:
+        res = run.results(name)
+        assert res.get("failed"), (name, res)
+        msg = res["msg"]
+        assert text in msg, (name, msg)
+        assert args.get("repo_id", REPO) in msg and "revision " + args.get("revision", "main") in msg, (name, msg)
+    assert snapshot(tmp_path / "model") == before
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "escape").exists()
+    assert not (tmp_path / "evil.json").exists() and not os.path.exists("/tmp/evil.json")
