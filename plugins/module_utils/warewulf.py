@@ -152,6 +152,7 @@ class WarewulfCommands(object):
         self.import_builds = self.version < (4, 5)
         self.newest_kernel_only = (4, 5) <= self.version < (4, 6)
         self.image_dir = 'images' if self.is_46 else 'container'
+        self.show_checks_name = self.version >= (4, 5)
 
     @staticmethod
     def version_args():
@@ -246,11 +247,31 @@ class WarewulfRunner(object):
         dummy, stdout, dummy = self.run(self.commands.show(name))
         return parse_show(stdout)
 
-    def require_image(self, name):
-        """The rootfs of an existing image. 4.4 prints a path even for unknown names: list first."""
+    def lookup(self, name):
+        """(rootfs, None) for an existing image, (None, WarewulfError saying why not) for a missing one.
+
+        4.5/4.6 ``show`` exits 255 with ``ERROR: NAME is not a valid container|image`` for an
+        unknown name; 4.4 prints a path with rc 0 even then, so 4.4 asks ``container list`` first.
+        """
+        if self.commands.show_checks_name:
+            cmd = [self.binary] + self.commands.show(name)
+            rc, stdout, stderr = self.run(self.commands.show(name), check=False)
+            if rc == 0:
+                return parse_show(stdout), None
+            failure = WarewulfError(failure_message(cmd, rc, stdout, stderr), cmd, rc, stdout, stderr)
+            if 'is not a valid' not in (stderr or '') + (stdout or ''):
+                raise failure
+            return None, failure
         if name not in self.images():
-            raise WarewulfError('image {0} does not exist (not in wwctl {1} list)'.format(name, self.commands.noun))
-        return self.rootfs(name)
+            return None, WarewulfError('image {0} is not in the output of wwctl {1} list'.format(name, self.commands.noun))
+        return self.rootfs(name), None
+
+    def require_image(self, name):
+        """The rootfs of an existing image, or the reason it does not exist."""
+        rootfs, missing = self.lookup(name)
+        if missing is not None:
+            raise missing
+        return rootfs
 
 
 # ---------------------------------------------------------------------------------------
@@ -288,16 +309,16 @@ class WarewulfImage(object):
         build_wanted = params['state'] == 'built'
         image_file = commands.image_file(params['provision_dir'], name)
 
-        exists = name in self.runner.images()
+        rootfs, missing = self.runner.lookup(name)
+        exists = missing is None
         before = {'name': name, 'exists': exists, 'image_file_exists': exists and os.path.exists(image_file)}
         imported = built = False
-        rootfs = None
 
         if not exists:
             source = params['source']
             if not source:
-                raise WarewulfError('image {0} does not exist (not in wwctl {1} list) and no source was given to import it from'.format(
-                    name, commands.noun))
+                missing.msg = 'image {0} does not exist and no source was given to import it from: {1}'.format(name, missing.msg)
+                raise missing
             if source.startswith('/') and not os.path.exists(source):
                 raise WarewulfError('source {0} of image {1} does not exist'.format(source, name))
             builds_on_import = build_wanted or commands.import_builds
@@ -306,9 +327,8 @@ class WarewulfImage(object):
             imported = True
             built = builds_on_import
             self.changed = True
-
-        if not check or exists:
-            rootfs = self.runner.rootfs(name)
+            if not check:
+                rootfs = self.runner.rootfs(name)
 
         if build_wanted and not imported:
             mounted = mounts_below(os.path.realpath(rootfs), self._mount_points())

@@ -1,0 +1,241 @@
+"""warewulf_image / warewulf_kernel through ansible-playbook against the wwctl test double,
+for Warewulf 4.4, 4.5 and 4.6 (tests/wwctl/wwctl)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ww_fixtures import PLAYBOOKS, WarewulfDouble, bind_mount, make_docker_save, make_rootfs, ww  # noqa: F401  (ww is a fixture)
+
+
+def _vars(ww: WarewulfDouble, **extra) -> dict:
+    data = {"ww_name": "rocky", "ww_provision_dir": str(ww.provision)}
+    data.update(extra)
+    return data
+
+
+def _imported(ww: WarewulfDouble, tmp_path, name: str = "rocky", kernels=("6.1.0-9-amd64",)):
+    """An image imported and built by the double itself (test setup, outside the module)."""
+    source = make_rootfs(tmp_path / f"src-{name}", kernels=kernels)
+    build = [] if ww.version.startswith("4.4") else ["-b"]
+    ww.wwctl(ww.noun, "import", *build, str(source), name)
+    assert ww.image_file(name).exists()
+    return ww.rootfs(name)
+
+
+def test_lifecycle(ansible_playbook, ww, tmp_path):
+    """Import, build, skip, force; verbs of the version; LANG=C on every call."""
+    source = make_rootfs(tmp_path / "src")
+    run = ansible_playbook(PLAYBOOKS / "lifecycle.yml", _vars(ww, ww_source=str(source)), env=ww.env)
+    assert run.rc == 0, run.stdout + run.stderr
+
+    imported = run.results("import")
+    assert imported["changed"] is True
+    assert imported["imported"] is True
+    assert imported["rootfs"] == str(ww.rootfs("rocky"))
+    assert imported["version"].startswith(ww.version)
+    # 4.4 always builds on import; 4.5/4.6 only with -b (not asked for with state: present)
+    assert imported["built"] is ww.version.startswith("4.4")
+
+    build = run.results("build")
+    assert build["changed"] is (not ww.version.startswith("4.4"))
+    assert run.results("build again")["changed"] is False
+    assert run.results("build again")["actions"] == []
+    forced = run.results("force build")
+    assert forced["changed"] is True and forced["actions"] == ["build rocky (forced)"]
+    looked_up = run.results("look up")
+    assert looked_up["changed"] is False and looked_up["rootfs"] == str(ww.rootfs("rocky"))
+
+    calls = ww.calls()
+    assert [ww.noun, "import", str(source), "rocky"] in calls
+    assert [ww.noun, "build", "-f", "rocky"] in calls
+    assert all(call[0] in ("version", ww.noun) for call in calls)
+    assert not any(call[:2] == ["container", "exec"] or call[:2] == ["image", "exec"] for call in calls)
+    assert ww.call_langs() == {"C"}
+
+
+def test_import_docker_save_and_build(ansible_playbook, ww, tmp_path):
+    """A docker-save archive imports; state built asks 4.5/4.6 for -b; a second run changes nothing."""
+    archive = make_docker_save(tmp_path / "image.tar", make_rootfs(tmp_path / "src"))
+    extra = _vars(ww, ww_source=str(archive), ww_state="built")
+    run = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.results("image")
+    assert result["changed"] is True and result["imported"] is True and result["built"] is True
+    expected = [ww.noun, "import"] + ([] if ww.version.startswith("4.4") else ["-b"]) + [str(archive), "rocky"]
+    assert expected in ww.calls()
+    assert (ww.rootfs("rocky") / "bin" / "sh").exists()
+
+    again = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
+    assert again.rc == 0 and again.changed() == 0, again.stdout
+
+
+def test_import_failure_surfaces_wwctl_error(ansible_playbook, ww, tmp_path):
+    """A source without /bin/sh: wwctl's ERROR line, rc 255 and the command come back."""
+    source = make_rootfs(tmp_path / "nosh", with_sh=False)
+    run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_source=str(source)), env=ww.env)
+    assert run.rc != 0
+    result = run.results("image")
+    assert result["failed"] is True
+    assert result["rc"] == 255
+    assert "no /bin/sh" in result["msg"] and "ERROR:" in result["msg"]
+    assert result["cmd"][1:] == [ww.noun, "import", str(source), "rocky"]
+    assert "ERROR:" in result["stderr"]
+
+
+def test_unknown_image(ansible_playbook, ww):
+    """Unknown name and no source: 4.5/4.6 show's exit 255 message; 4.4 (rc 0 from show) via the list."""
+    run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_name="nope", ww_state="built"), env=ww.env)
+    assert run.rc != 0
+    result = run.results("image")
+    assert result["failed"] is True
+    assert "image nope does not exist and no source was given" in result["msg"]
+    if ww.version.startswith("4.4"):
+        assert "not in the output of wwctl container list" in result["msg"]
+    else:
+        assert result["rc"] == 255
+        assert f"ERROR: nope is not a valid {ww.noun}" in result["msg"]
+        assert result["msg"].count("ERROR:") == 1  # printed twice by 4.5, reported once
+    assert not any("build" in call for call in ww.calls())
+
+
+def test_check_mode_predicts_without_building(ansible_playbook, ww, tmp_path):
+    rootfs = _imported(ww, tmp_path)
+    extra = _vars(ww, ww_state="built")
+
+    current = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env, check=True)
+    assert current.rc == 0, current.stdout
+    assert current.results("image")["changed"] is False
+
+    (rootfs / "etc" / "motd").write_text("changed inside the image\n")
+    mark = ww.mark()
+    predicted = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env, check=True, diff=True)
+    assert predicted.rc == 0, predicted.stdout
+    result = predicted.results("image")
+    assert result["changed"] is True and result["actions"] == ["build rocky"]
+    assert result["diff"]["before"]["exists"] is True
+    assert not any("build" in call for call in ww.calls()[mark:])
+
+    real = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
+    assert real.results("image")["changed"] is True
+    assert [ww.noun, "build", "rocky"] in ww.calls()[mark:]
+
+
+def test_check_mode_predicts_import(ansible_playbook, ww, tmp_path):
+    source = make_rootfs(tmp_path / "src")
+    run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_source=str(source), ww_state="built"), env=ww.env, check=True)
+    assert run.rc == 0, run.stdout
+    result = run.results("image")
+    assert result["changed"] is True and result["imported"] is True and result["rootfs"] is None
+    assert result["actions"] == [f"import rocky from {source} and build it"]
+    assert not any("import" in call for call in ww.calls())
+    assert not ww.rootfs("rocky").exists()
+
+
+def test_refuses_to_build_with_mount_below_rootfs(ansible_playbook, ww, tmp_path):
+    rootfs = _imported(ww, tmp_path)
+    models = tmp_path / "master-opt"
+    models.mkdir()
+    mark = ww.mark()
+    target = rootfs / "opt" / "ai apps"  # a space: \040 in mountinfo
+    with bind_mount(models, target):
+        run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built", ww_force=True), env=ww.env)
+        check = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    assert run.rc != 0
+    msg = run.results("image")["msg"]
+    assert "refusing to build image rocky" in msg and str(target) in msg
+    assert check.rc != 0 and str(target) in check.results("image")["msg"]
+    assert not any("build" in call for call in ww.calls()[mark:])
+
+
+def test_cluster_steps_only_when_changed(ansible_playbook, ww, tmp_path):
+    rootfs = _imported(ww, tmp_path)
+    (rootfs / "etc" / "motd").write_text("new\n")
+    extra = _vars(ww, ww_state="built", ww_configure_all=True, ww_overlay_build=True)
+    first = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
+    assert first.rc == 0, first.stdout
+    assert first.results("image")["actions"] == ["build rocky", "wwctl configure --all", "wwctl overlay build"]
+    mark = ww.mark()
+    second = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
+    assert second.results("image")["changed"] is False
+    assert ["configure", "--all"] not in ww.calls()[mark:]
+    assert ["overlay", "build"] not in ww.calls()[mark:]
+
+
+def test_finalize_twice_changes_nothing_the_second_time(ansible_playbook, ww, tmp_path):
+    source = make_rootfs(tmp_path / "src", kernels=("6.1.0-9-amd64", "6.1.0-10-amd64"))
+    extra = _vars(ww, ww_source=str(source))
+    first = ansible_playbook(PLAYBOOKS / "finalize.yml", extra, env=ww.env)
+    assert first.rc == 0, first.stdout + first.stderr
+    assert first.changed() >= 1
+    second = ansible_playbook(PLAYBOOKS / "finalize.yml", extra, env=ww.env)
+    assert second.rc == 0 and second.changed() == 0, second.stdout
+
+
+@pytest.mark.parametrize("version", ["4.4.1", "4.5.8"])
+def test_kernel_import_from_image(ansible_playbook, tmp_path, version):
+    ww = WarewulfDouble(version, tmp_path / "wwstate")
+    _imported(ww, tmp_path, kernels=("6.1.0-9-amd64", "6.1.0-10-amd64"))
+    extra = _vars(ww, ww_kernel_state="imported")
+
+    check = ansible_playbook(PLAYBOOKS / "kernel.yml", extra, env=ww.env, check=True)
+    assert check.results("kernel")["changed"] is True
+    assert not any(call[:2] == ["kernel", "import"] for call in ww.calls())
+
+    run = ansible_playbook(PLAYBOOKS / "kernel.yml", extra, env=ww.env)
+    assert run.rc == 0, run.stdout
+    result = run.results("kernel")
+    assert result["changed"] is True
+    assert result["kernels"] == ["6.1.0-9-amd64", "6.1.0-10-amd64"]
+    assert result["kernel_version"] == "6.1.0-10-amd64"
+    assert {"name": "6.1.0-10-amd64", "version": "6.1.0-10-amd64", "nodes": "0"} in result["imported_kernels"]
+    imports = [call for call in ww.calls() if call[:2] == ["kernel", "import"]]
+    assert imports == [["kernel", "import", "-C", "rocky", "6.1.0-10-amd64", "6.1.0-10-amd64"]]
+
+    again = ansible_playbook(PLAYBOOKS / "kernel.yml", extra, env=ww.env)
+    assert again.results("kernel")["changed"] is False
+    assert len([call for call in ww.calls() if call[:2] == ["kernel", "import"]]) == 1
+
+
+def test_kernel_45_refuses_an_older_kernel(ansible_playbook, tmp_path):
+    """4.5 imports only the newest kernel of an image: asking for another fails before wwctl runs."""
+    ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
+    _imported(ww, tmp_path, kernels=("6.1.0-9-amd64", "6.1.0-10-amd64"))
+    run = ansible_playbook(PLAYBOOKS / "kernel.yml", _vars(ww, ww_kernel_state="imported", ww_kernel_version="6.1.0-9-amd64"), env=ww.env)
+    assert run.rc != 0
+    assert "imports only the newest kernel" in run.results("kernel")["msg"]
+    assert not any(call[:2] == ["kernel", "import"] for call in ww.calls())
+
+
+def test_kernel_46_reports_and_changes_nothing(ansible_playbook, tmp_path):
+    ww = WarewulfDouble("4.6.0", tmp_path / "wwstate")
+    _imported(ww, tmp_path, kernels=("6.1.0-10-amd64",))
+    run = ansible_playbook(PLAYBOOKS / "kernel.yml", _vars(ww, ww_kernel_state="imported"), env=ww.env)
+    assert run.rc == 0, run.stdout
+    result = run.results("kernel")
+    assert result["changed"] is False
+    assert result["kernels"] == ["6.1.0-10-amd64"] and result["kernel_version"] == "6.1.0-10-amd64"
+    assert any("4.6" in warning for warning in result.get("warnings", []))
+    assert not any(call[0] == "kernel" for call in ww.calls())
+
+
+def test_kernel_46_from_master_fails(ansible_playbook, tmp_path):
+    ww = WarewulfDouble("4.6.0", tmp_path / "wwstate")
+    run = ansible_playbook(
+        PLAYBOOKS / "kernel.yml",
+        {"ww_kernel_state": "imported", "ww_from_master": True, "ww_kernel_version": "6.1.0-master-amd64"},
+        env=ww.env,
+    )
+    assert run.rc != 0 and "has no wwctl kernel" in run.results("kernel")["msg"]
+
+
+def test_kernel_from_master_only_when_asked(ansible_playbook, tmp_path):
+    ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
+    run = ansible_playbook(
+        PLAYBOOKS / "kernel.yml",
+        {"ww_kernel_state": "imported", "ww_from_master": True, "ww_kernel_version": "6.1.0-master-amd64"},
+        env=ww.env,
+    )
+    assert run.rc == 0, run.stdout
+    assert run.results("kernel")["changed"] is True
+    assert ["kernel", "import", "6.1.0-master-amd64", "6.1.0-master-amd64"] in ww.calls()
