@@ -1,0 +1,109 @@
+# One entry point for developers and CI. `make test` runs every gate from nothing on a
+# fresh Debian 12 machine (root): apt packages, the virtualenv, the bench images, lint,
+# sanity, unit and integration tests, every molecule scenario.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+REPO := $(CURDIR)
+VENV := $(REPO)/.venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export PATH := $(BIN):$(PATH)
+export CONTAINERS_CONF := $(REPO)/tests/bench/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(REPO)/.build/collections
+export ANSIBLE_NOCOLOR := 1
+export PY_COLORS := 0
+export ANSIBLE_FORCE_COLOR := 0
+
+APT_PACKAGES := podman debootstrap runc rsync git curl findutils util-linux \
+	python3-venv python3-pip ca-certificates
+SCENARIOS := $(notdir $(wildcard molecule/*))
+COLLECTION_LINK := $(REPO)/.build/collections/ansible_collections/hpcllm/webui
+
+.PHONY: help setup apt venv link images lint yamllint ansible-lint sanity units \
+	integration molecule test build bench demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: apt venv link ## install apt packages and the pinned .venv
+
+apt: ## apt packages the tests need (podman, debootstrap, runc, ...)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q '^install ok installed' || echo $$p; done); \
+	if [[ -n "$$missing" ]]; then \
+		echo "==> apt-get install $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BIN)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed ## the pinned tool chain in .venv
+
+link: ## lay the checkout at .build/collections/ansible_collections/hpcllm/webui
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@[[ -L $(COLLECTION_LINK) ]] || ln -sfn $(REPO) $(COLLECTION_LINK)
+
+images: setup ## build the bench container images (only when their recipe changed)
+	tests/bench/build-images.sh
+
+lint: yamllint ansible-lint ## yamllint and ansible-lint (production profile)
+
+yamllint: venv
+	$(BIN)/yamllint --strict .
+
+ansible-lint: venv link
+	$(BIN)/ansible-lint --profile production --strict
+
+sanity: venv ## ansible-test sanity on a copy laid at ansible_collections/hpcllm/webui
+	@pipv=$$(grep -oP "pip='\K[0-9.]+" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1); \
+	cache=$$HOME/.ansible/test/cache/get_pip_$${pipv//./_}.py; mkdir -p $$(dirname $$cache); \
+	install -m 0644 tests/sanity/get-pip-offline.py $$cache; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	dest=$$tmp/ansible_collections/hpcllm/webui; mkdir -p $$dest; \
+	git ls-files -co --exclude-standard | rsync -a --files-from=- ./ $$dest/; \
+	cd $$dest && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+
+units: venv link ## unit tests (pytest)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+integration: venv link ## module integration tests through ansible-playbook (pytest)
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+
+molecule: images ## every molecule scenario
+	@set -e; for s in $(SCENARIOS); do \
+		echo "==> molecule test -s $$s"; \
+		$(BIN)/molecule test -s $$s; \
+	done
+
+build: venv link ## build the collection tarball, install it offline, list its modules
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BIN)/ansible-galaxy collection build --force --output-path $$tmp . ; \
+	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-galaxy collection install --offline --force \
+		-p $$tmp/installed $$tmp/hpcllm-webui-*.tar.gz; \
+	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -l hpcllm.webui; \
+	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -t role -l hpcllm.webui
+
+test: setup lint sanity units integration build molecule ## every gate: lint, sanity, units, integration, build, molecule
+	@echo "==> all gates passed"
+
+bench: setup ## benchmarks (ratios measured side by side in one run)
+	@set -e; for b in bench/bench_*.py; do \
+		[[ -e $$b ]] || continue; echo "==> $$b"; $(BIN)/python $$b; done
+
+demo: images ## demo: the bench master reaches its node image through a chroot
+	@echo "==> The full deployment demo (site.yml with local mirrors) comes with a later release;"
+	@echo "==> this one runs hpcllm.webui.image_probe inside the bench master container."
+	$(BIN)/molecule converge -s master
+	podman exec hpcllm-master cat /opt/hpcllm-probe/compute.txt
+	podman exec hpcllm-master findmnt --raw --noheadings --output TARGET \
+		| grep -c '^/var/lib/warewulf/chroots/' | sed 's/^/mounts left under the image: /' || true
+	$(BIN)/molecule destroy -s master
+
+clean: ## remove the virtualenv, build folders and caches (not the podman images)
+	rm -rf .venv .build .cache tests/output .pytest_cache
