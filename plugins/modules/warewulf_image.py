@@ -24,12 +24,14 @@ description:
   - Works with Warewulf 4.4, 4.5 and 4.6, detected from C(wwctl version). Never uses C(wwctl container exec),
     which exits 0 after a failed command on 4.4.x to 4.5.2.
 author:
-  - hpcllm.webui developers
+  - hpcllm.webui developers (@hpcllm)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Predicts the import and the build; runs no wwctl command that changes anything.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after say whether the image exists and whether a built image file exists.
 options:

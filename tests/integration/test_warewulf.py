@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from ww_fixtures import PLAYBOOKS, WarewulfDouble, bind_mount, make_docker_save, make_rootfs, ww  # noqa: F401  (ww is a fixture)
+from ww_fixtures import PLAYBOOKS, VERSIONS, WarewulfDouble, bind_mount, make_docker_save, make_rootfs
+
+
+@pytest.fixture(params=VERSIONS)
+def ww(request, tmp_path) -> WarewulfDouble:
+    """The wwctl double of each Warewulf version, with an empty state folder."""
+    return WarewulfDouble(request.param, tmp_path / "wwstate")
 
 
 def _vars(ww: WarewulfDouble, **extra) -> dict:
@@ -55,70 +61,58 @@ def test_lifecycle(ansible_playbook, ww, tmp_path):
 
 
 def test_import_docker_save_and_build(ansible_playbook, ww, tmp_path):
-    """A docker-save archive imports; state built asks 4.5/4.6 for -b; a second run changes nothing."""
+    """A docker-save archive imports; state built asks 4.5/4.6 for -b (4.4 builds on import anyway)."""
     archive = make_docker_save(tmp_path / "image.tar", make_rootfs(tmp_path / "src"))
-    extra = _vars(ww, ww_source=str(archive), ww_state="built")
-    run = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
+    run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_source=str(archive), ww_state="built"), env=ww.env)
     assert run.rc == 0, run.stdout + run.stderr
     result = run.results("image")
     assert result["changed"] is True and result["imported"] is True and result["built"] is True
     expected = [ww.noun, "import"] + ([] if ww.version.startswith("4.4") else ["-b"]) + [str(archive), "rocky"]
     assert expected in ww.calls()
-    assert (ww.rootfs("rocky") / "bin" / "sh").exists()
-
-    again = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
-    assert again.rc == 0 and again.changed() == 0, again.stdout
+    assert not any(call[:2] == [ww.noun, "build"] for call in ww.calls())
+    assert (ww.rootfs("rocky") / "bin" / "sh").exists() and ww.image_file("rocky").exists()
 
 
-def test_import_failure_surfaces_wwctl_error(ansible_playbook, ww, tmp_path):
-    """A source without /bin/sh: wwctl's ERROR line, rc 255 and the command come back."""
-    source = make_rootfs(tmp_path / "nosh", with_sh=False)
-    run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_source=str(source)), env=ww.env)
-    assert run.rc != 0
-    result = run.results("image")
-    assert result["failed"] is True
-    assert result["rc"] == 255
-    assert "no /bin/sh" in result["msg"] and "ERROR:" in result["msg"]
-    assert result["cmd"][1:] == [ww.noun, "import", str(source), "rocky"]
-    assert "ERROR:" in result["stderr"]
+def test_failures_surface_wwctl_errors(ansible_playbook, ww, tmp_path):
+    """Unknown name (4.5/4.6: show's exit 255 message; 4.4 show says rc 0, so the list decides)
+    and a source without /bin/sh (wwctl's ERROR line, rc 255 and the command come back)."""
+    bad = make_rootfs(tmp_path / "nosh", with_sh=False)
+    run = ansible_playbook(PLAYBOOKS / "failures.yml", _vars(ww, ww_bad_source=str(bad)), env=ww.env)
 
-
-def test_unknown_image(ansible_playbook, ww):
-    """Unknown name and no source: 4.5/4.6 show's exit 255 message; 4.4 (rc 0 from show) via the list."""
-    run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_name="nope", ww_state="built"), env=ww.env)
-    assert run.rc != 0
-    result = run.results("image")
-    assert result["failed"] is True
-    assert "image nope does not exist and no source was given" in result["msg"]
+    unknown = run.results("unknown image")
+    assert unknown["failed"] is True
+    assert "image nope does not exist and no source was given" in unknown["msg"]
     if ww.version.startswith("4.4"):
-        assert "not in the output of wwctl container list" in result["msg"]
+        assert "not in the output of wwctl container list" in unknown["msg"]
     else:
-        assert result["rc"] == 255
-        assert f"ERROR: nope is not a valid {ww.noun}" in result["msg"]
-        assert result["msg"].count("ERROR:") == 1  # printed twice by 4.5, reported once
-    assert not any("build" in call for call in ww.calls())
+        assert unknown["rc"] == 255
+        assert f"ERROR: nope is not a valid {ww.noun}" in unknown["msg"]
+        assert unknown["msg"].count("ERROR:") == 1  # printed twice by 4.5, reported once
+        assert unknown["cmd"][1:] == [ww.noun, "show", "nope"]
+
+    bad_source = run.results("bad source")
+    assert bad_source["failed"] is True and bad_source["rc"] == 255
+    assert "no /bin/sh" in bad_source["msg"] and "ERROR:" in bad_source["msg"]
+    assert bad_source["cmd"][1:] == [ww.noun, "import", str(bad), "rocky"]
+    assert "ERROR:" in bad_source["stderr"]
+    assert not any(call[:2] == [ww.noun, "build"] for call in ww.calls())
 
 
 def test_check_mode_predicts_without_building(ansible_playbook, ww, tmp_path):
     rootfs = _imported(ww, tmp_path)
-    extra = _vars(ww, ww_state="built")
-
-    current = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env, check=True)
-    assert current.rc == 0, current.stdout
-    assert current.results("image")["changed"] is False
-
     (rootfs / "etc" / "motd").write_text("changed inside the image\n")
     mark = ww.mark()
-    predicted = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env, check=True, diff=True)
-    assert predicted.rc == 0, predicted.stdout
-    result = predicted.results("image")
-    assert result["changed"] is True and result["actions"] == ["build rocky"]
-    assert result["diff"]["before"]["exists"] is True
-    assert not any("build" in call for call in ww.calls()[mark:])
+    run = ansible_playbook(PLAYBOOKS / "check.yml", _vars(ww), env=ww.env)
+    assert run.rc == 0, run.stdout
 
-    real = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
-    assert real.results("image")["changed"] is True
-    assert [ww.noun, "build", "rocky"] in ww.calls()[mark:]
+    predicted = run.results("predict")
+    assert predicted["changed"] is True and predicted["actions"] == ["build rocky"] and predicted["built"] is True
+    assert predicted["diff"]["before"]["exists"] is True
+    assert run.results("build")["changed"] is True
+    again = run.results("predict again")
+    assert again["changed"] is False and again["actions"] == []
+    # the only build wwctl saw is the real one
+    assert [call for call in ww.calls()[mark:] if call[:2] == [ww.noun, "build"]] == [[ww.noun, "build", "rocky"]]
 
 
 def test_check_mode_predicts_import(ansible_playbook, ww, tmp_path):
@@ -139,62 +133,50 @@ def test_refuses_to_build_with_mount_below_rootfs(ansible_playbook, ww, tmp_path
     mark = ww.mark()
     target = rootfs / "opt" / "ai apps"  # a space: \040 in mountinfo
     with bind_mount(models, target):
-        run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built", ww_force=True), env=ww.env)
-        check = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
-    assert run.rc != 0
-    msg = run.results("image")["msg"]
-    assert "refusing to build image rocky" in msg and str(target) in msg
-    assert check.rc != 0 and str(target) in check.results("image")["msg"]
-    assert not any("build" in call for call in ww.calls()[mark:])
-
-
-def test_cluster_steps_only_when_changed(ansible_playbook, ww, tmp_path):
-    rootfs = _imported(ww, tmp_path)
-    (rootfs / "etc" / "motd").write_text("new\n")
-    extra = _vars(ww, ww_state="built", ww_configure_all=True, ww_overlay_build=True)
-    first = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
-    assert first.rc == 0, first.stdout
-    assert first.results("image")["actions"] == ["build rocky", "wwctl configure --all", "wwctl overlay build"]
-    mark = ww.mark()
-    second = ansible_playbook(PLAYBOOKS / "image.yml", extra, env=ww.env)
-    assert second.results("image")["changed"] is False
-    assert ["configure", "--all"] not in ww.calls()[mark:]
-    assert ["overlay", "build"] not in ww.calls()[mark:]
+        run = ansible_playbook(PLAYBOOKS / "refuse.yml", _vars(ww), env=ww.env)
+    for task in ("build", "predict"):
+        result = run.results(task)
+        assert result["failed"] is True
+        assert "refusing to build image rocky" in result["msg"] and str(target) in result["msg"]
+    assert not any(call[:2] == [ww.noun, "build"] for call in ww.calls()[mark:])
 
 
 def test_finalize_twice_changes_nothing_the_second_time(ansible_playbook, ww, tmp_path):
+    """Import + build + kernel, with the opt-in cluster steps; the second run runs none of them."""
     source = make_rootfs(tmp_path / "src", kernels=("6.1.0-9-amd64", "6.1.0-10-amd64"))
-    extra = _vars(ww, ww_source=str(source))
+    extra = _vars(ww, ww_source=str(source), ww_configure_all=True, ww_overlay_build=True)
     first = ansible_playbook(PLAYBOOKS / "finalize.yml", extra, env=ww.env)
     assert first.rc == 0, first.stdout + first.stderr
-    assert first.changed() >= 1
+    image = first.results("image built")
+    assert image["actions"] == ["import rocky from {0} and build it".format(source), "wwctl configure --all", "wwctl overlay build"]
+    assert first.results("kernel imported")["changed"] is (not ww.version.startswith("4.6"))
+    mark = ww.mark()
     second = ansible_playbook(PLAYBOOKS / "finalize.yml", extra, env=ww.env)
     assert second.rc == 0 and second.changed() == 0, second.stdout
+    later = ww.calls()[mark:]
+    assert ["configure", "--all"] not in later and ["overlay", "build"] not in later
+    assert not any(call[:2] == ["kernel", "import"] for call in later)
 
 
 @pytest.mark.parametrize("version", ["4.4.1", "4.5.8"])
 def test_kernel_import_from_image(ansible_playbook, tmp_path, version):
+    """Predicted in check mode, imported with -C from the image, then nothing to do."""
     ww = WarewulfDouble(version, tmp_path / "wwstate")
     _imported(ww, tmp_path, kernels=("6.1.0-9-amd64", "6.1.0-10-amd64"))
-    extra = _vars(ww, ww_kernel_state="imported")
-
-    check = ansible_playbook(PLAYBOOKS / "kernel.yml", extra, env=ww.env, check=True)
-    assert check.results("kernel")["changed"] is True
-    assert not any(call[:2] == ["kernel", "import"] for call in ww.calls())
-
-    run = ansible_playbook(PLAYBOOKS / "kernel.yml", extra, env=ww.env)
+    run = ansible_playbook(PLAYBOOKS / "kernel_twice.yml", _vars(ww), env=ww.env)
     assert run.rc == 0, run.stdout
-    result = run.results("kernel")
+
+    predicted = run.results("predict")
+    assert predicted["changed"] is True
+    assert predicted["actions"] == ["import kernel 6.1.0-10-amd64 as 6.1.0-10-amd64 from image rocky"]
+    result = run.results("import")
     assert result["changed"] is True
     assert result["kernels"] == ["6.1.0-9-amd64", "6.1.0-10-amd64"]
     assert result["kernel_version"] == "6.1.0-10-amd64"
     assert {"name": "6.1.0-10-amd64", "version": "6.1.0-10-amd64", "nodes": "0"} in result["imported_kernels"]
+    assert run.results("again")["changed"] is False
     imports = [call for call in ww.calls() if call[:2] == ["kernel", "import"]]
     assert imports == [["kernel", "import", "-C", "rocky", "6.1.0-10-amd64", "6.1.0-10-amd64"]]
-
-    again = ansible_playbook(PLAYBOOKS / "kernel.yml", extra, env=ww.env)
-    assert again.results("kernel")["changed"] is False
-    assert len([call for call in ww.calls() if call[:2] == ["kernel", "import"]]) == 1
 
 
 def test_kernel_45_refuses_an_older_kernel(ansible_playbook, tmp_path):

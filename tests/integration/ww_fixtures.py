@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 DOUBLE_DIR = Path(__file__).resolve().parents[1] / "wwctl"
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks" / "warewulf"
 VERSIONS = ["4.4.1", "4.5.8", "4.6.0"]
+VENV_BIN = Path(sys.executable).parent  # the double's `#!/usr/bin/env python` finds this Python first
 
 
 class WarewulfDouble:
@@ -29,7 +31,7 @@ class WarewulfDouble:
     @property
     def env(self) -> dict:
         return {
-            "PATH": f"{DOUBLE_DIR}{os.pathsep}{os.environ['PATH']}",
+            "PATH": os.pathsep.join([str(DOUBLE_DIR), str(VENV_BIN), os.environ["PATH"]]),
             "WWCTL_DOUBLE_VERSION": self.version,
             "WWCTL_DOUBLE_STATE": str(self.state),
         }
@@ -109,9 +111,3 @@ def bind_mount(source: Path, target: Path):
         yield target
     finally:
         subprocess.run(["umount", "-l", str(target)], check=False)
-
-
-@pytest.fixture(params=VERSIONS)
-def ww(request, tmp_path) -> WarewulfDouble:
-    """The wwctl double of each Warewulf version, with an empty state folder."""
-    return WarewulfDouble(request.param, tmp_path / "wwstate")
