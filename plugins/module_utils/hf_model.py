@@ -315,9 +315,9 @@ class HfModel(object):
             self.fail("dest %s exists and is not a directory" % self.dest)
         if self.p.get("state", "present") == "absent":
             return self.absent()
-        if int(self.p.get("max_workers") or 1) < 1:
+        if self.p.get("max_workers") is not None and int(self.p["max_workers"]) < 1:
             self.fail("max_workers must be at least 1")
-        if float(self.p.get("timeout") or 1) <= 0:
+        if self.p.get("timeout") is not None and float(self.p["timeout"]) <= 0:
             self.fail("timeout must be positive")
         try:
             manifest = read_manifest(self.dest) if os.path.isdir(self.dest) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 
 import pytest
@@ -140,35 +141,41 @@ def test_check_mode_writes_nothing(run_hf, hub, tmp_path):  # noqa: F811
 
 
 FAULTS = [
-    # kind, times, recovers
-    ("drop", 2, True),
-    ("5xx", 2, True),
-    ("truncate", 1, True),
-    ("corrupt", 2, True),
-    ("5xx", 50, False),
-    ("truncate", 50, False),
-    ("corrupt", 50, False),
+    # kind, times, recovers, file (big: 16 MiB, over the library's 10 MiB chunk, so a drop resumes with Range)
+    ("drop", 2, True, "big.safetensors"),
+    ("drop", 2, True, "model.safetensors"),
+    ("5xx", 2, True, "model.safetensors"),
+    ("truncate", 1, True, "big.safetensors"),
+    ("corrupt", 2, True, "model.safetensors"),
+    ("5xx", 50, False, "model.safetensors"),
+    ("truncate", 50, False, "model.safetensors"),
+    ("corrupt", 50, False, "big.safetensors"),
 ]
 
 
-@pytest.mark.parametrize("kind,times,recovers", FAULTS, ids=[f"{k}-{t}" for k, t, _ in FAULTS])
-def test_faults_never_leave_a_wrong_file(run_hf, hub, tmp_path, kind, times, recovers):  # noqa: F811
+@pytest.mark.parametrize("kind,times,recovers,target", FAULTS, ids=[f"{k}-{t}-{f.split('.')[0]}" for k, t, _, f in FAULTS])
+def test_faults_never_leave_a_wrong_file(run_hf, hub, tmp_path, kind, times, recovers, target):  # noqa: F811
     dest = tmp_path / "model"
-    hub.add_fault(kind, path="model.safetensors", times=times, at=700_000)
+    hub.commit(REPO, "main", {"big.safetensors": random.Random(3).randbytes(16 * 1024 * 1024)})
+    at = 12 * 1024 * 1024 if target.startswith("big") else 700_000
+    fault = hub.add_fault(kind, path=target, times=times, at=at)
     run = run_hf(max_workers=2)
-    final = dest / "model.safetensors"
+    final = dest / target
+    assert fault.times < times, "the fault was injected"
+    if kind == "drop" and target.startswith("big"):
+        assert any((r["range"] or "").startswith("bytes=") for r in hub.requests("GET", target)), "a dropped transfer resumes"
     if recovers:
         assert run.rc == 0, run.stdout
         assert_model(dest, hub)
     else:
         assert run.rc != 0
         res = run.results("hf_model")
-        assert REPO in res["msg"] and "revision main" in res["msg"] and "model.safetensors" in res["msg"], res["msg"]
+        assert REPO in res["msg"] and "revision main" in res["msg"] and target in res["msg"], res["msg"]
         assert not final.exists(), "a failed transfer must not appear under the final name"
         assert not (dest / ".hf_model.tmp").exists()
         hub.clear()
         rerun = run_hf()
-        assert rerun.rc == 0 and rerun.results("hf_model")["downloaded"] == ["model.safetensors"]
+        assert rerun.rc == 0 and rerun.results("hf_model")["downloaded"] == [target]
         assert_model(dest, hub)
 
 
