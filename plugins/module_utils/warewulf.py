@@ -224,6 +224,7 @@ class WarewulfRunner(object):
         self.binary = module.get_bin_path(binary, required=True)
         self.version = None
         self.commands = None
+        self.warnings = []
 
     def run(self, args, check=True):
         cmd = [self.binary] + list(args)
@@ -237,6 +238,9 @@ class WarewulfRunner(object):
         dummy, stdout, dummy = self.run(WarewulfCommands.version_args())
         self.version, numbers = parse_version(stdout)
         self.commands = WarewulfCommands(numbers)
+        if not (4, 4) <= numbers[:2] <= (4, 6):
+            self.warnings.append('Warewulf {0} is not one of the versions this module knows (4.4, 4.5, 4.6); '
+                                 'treating it like {1}'.format(self.version, '4.6' if self.commands.is_46 else '4.4/4.5'))
         return self.version
 
     def images(self):
@@ -476,3 +480,15 @@ class WarewulfKernel(object):
         if not any(row['name'] == name for row in listed):
             raise WarewulfError('wwctl kernel import ran but kernel {0} is not in wwctl kernel list'.format(name))
         return result
+
+
+def run_module(module, logic):
+    """Run logic(module).run() and exit the module with its result, or fail with the command's details."""
+    instance = logic(module)
+    try:
+        result = instance.run()
+    except WarewulfError as exc:
+        module.fail_json(**exc.as_result())
+    for warning in instance.runner.warnings + result.pop('warnings', []):
+        module.warn(warning)
+    module.exit_json(**result)

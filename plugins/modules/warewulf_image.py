@@ -190,8 +190,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import (
     DEFAULT_PROVISION_DIR,
-    WarewulfError,
     WarewulfImage,
+    run_module,
 )
 
 
@@ -209,11 +209,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = WarewulfImage(module).run()
-    except WarewulfError as exc:
-        module.fail_json(**exc.as_result())
-    module.exit_json(**result)
+    run_module(module, WarewulfImage)
 
 
 if __name__ == '__main__':

@@ -174,8 +174,8 @@ stderr:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import (
-    WarewulfError,
     WarewulfKernel,
+    run_module,
 )
 
 
@@ -192,14 +192,7 @@ def main():
         required_if=[('from_master', True, ['kernel_version'])],
         supports_check_mode=True,
     )
-    try:
-        result = WarewulfKernel(module).run()
-    except WarewulfError as exc:
-        module.fail_json(**exc.as_result())
-    warnings = result.pop('warnings')
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(**result)
+    run_module(module, WarewulfKernel)
 
 
 if __name__ == '__main__':

@@ -269,8 +269,8 @@ def test_image_44_checks_the_list_before_show():
 
 
 def test_image_import_when_missing_45(tmp_path):
-    script = {("NOUN", "show", "r8"): (255, "", "ERROR: r8 is not a valid container\n" * 2)}
-    module = FakeModule(dict(IMAGE_DEFAULTS, source=str(tmp_path)), {("version",): version_out(V45), ("container", "show", "r8"): script[("NOUN", "show", "r8")]})
+    script = {("version",): version_out(V45), ("container", "show", "r8"): (255, "", "ERROR: r8 is not a valid container\n" * 2)}
+    module = FakeModule(dict(IMAGE_DEFAULTS, source=str(tmp_path)), script)
     # after the import, show answers with a path
     original = module.run_command
 
@@ -356,3 +356,11 @@ def test_kernel_import_decisions(tmp_path, version, listed, check_mode, changed,
     assert imports == ([import_call] if import_call else [])
     assert not any(call[0] == "kernel" for call in module.calls) or version < (4, 6)
     assert all("-C" in call for call in imports)
+
+
+@pytest.mark.parametrize("version, warned", [((4, 3, 0), True), (V44, False), (V45, False), (V46, False), ((4, 7, 0), True)])
+def test_unknown_versions_warn(version, warned):
+    module = FakeModule({}, {("version",): version_out(version)})
+    runner = WarewulfRunner(module)
+    runner.detect()
+    assert bool(runner.warnings) is warned

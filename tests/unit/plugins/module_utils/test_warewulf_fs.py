@@ -42,20 +42,19 @@ def test_parse_mountinfo():
     assert len(mounts) == 7
 
 
+BELOW_R8 = [
+    "/var/lib/warewulf/chroots/r8/rootfs/proc",
+    "/var/lib/warewulf/chroots/r8/rootfs/dev",
+    "/var/lib/warewulf/chroots/r8/rootfs/opt",
+    "/var/lib/warewulf/chroots/r8/rootfs/srv/ai apps",
+]
+
+
 @pytest.mark.parametrize(
     "root, expected",
     [
-        (
-            "/var/lib/warewulf/chroots/r8/rootfs",
-            [
-                "/var/lib/warewulf/chroots/r8/rootfs/proc",
-                "/var/lib/warewulf/chroots/r8/rootfs/dev",
-                "/var/lib/warewulf/chroots/r8/rootfs/opt",
-                "/var/lib/warewulf/chroots/r8/rootfs/srv/ai apps",
-            ],
-        ),
-        ("/var/lib/warewulf/chroots/r8/rootfs/", ["/var/lib/warewulf/chroots/r8/rootfs/proc", "/var/lib/warewulf/chroots/r8/rootfs/dev",
-                                                   "/var/lib/warewulf/chroots/r8/rootfs/opt", "/var/lib/warewulf/chroots/r8/rootfs/srv/ai apps"]),
+        ("/var/lib/warewulf/chroots/r8/rootfs", BELOW_R8),  # the rootfs itself being a mount point is fine
+        ("/var/lib/warewulf/chroots/r8/rootfs/", BELOW_R8),
         ("/var/lib/warewulf/chroots/r8/rootfs-old", ["/var/lib/warewulf/chroots/r8/rootfs-old/opt"]),  # no prefix confusion
         ("/var/lib/warewulf/chroots/other/rootfs", []),
     ],
