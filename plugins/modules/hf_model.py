@@ -19,20 +19,22 @@ description:
     its hash (sha256 for LFS files, the git blob id for small files) and only then renamed to its final name,
     so a partial or corrupt transfer never appears under a model file's name.
   - Records what it downloaded in a manifest, C(.hf_model.json) in O(dest) (repo, revision, commit, files with
-    size and sha256). A run that changes nothing reads no file contents unless O(verify=sha256): its cost
+    size and sha256). A run that changes nothing reads no file contents unless O(verify=sha256); its cost
     grows with the number of files, not with their size.
   - Uses the C(huggingface_hub) library (model listing and HTTP transfers) but not its cache, so nothing is
     written outside O(dest), not even under E(HF_HOME). Telemetry and Xet transfers are turned off.
 author:
-  - hpcllm.webui developers
+  - hpcllm.webui developers (@hpcllm)
 requirements:
   - huggingface_hub >= 1.0 (tested with 2.4)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Lists the remote revision (read-only requests) and reports what would be downloaded or removed; writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows the repo, revision, commit and file list recorded in O(dest) before and after.

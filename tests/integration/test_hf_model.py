@@ -9,17 +9,12 @@ import socket
 
 import pytest
 
-from hf_fixtures import (  # noqa: F401  (hub, hf_env are fixtures)
-    GPTQ_BRANCH,
-    REPO,
-    hf_env,
-    hf_task,
-    hub,
-    main_files,
-    sha256_file,
-    snapshot,
-    write_playbook,
-)
+import hf_fixtures
+from hf_fixtures import GPTQ_BRANCH, REPO, hf_task, main_files, sha256_file, snapshot, write_playbook
+
+# fixtures shared with other hf tests
+hub = hf_fixtures.hub
+hf_env = hf_fixtures.hf_env
 
 MODULE_FILES_MAIN = sorted(main_files())
 
@@ -30,11 +25,11 @@ def expected_sha256(server, rev):
 
 
 def file_gets(server):
-    return [r for r in server.requests("GET", "/resolve/")]
+    return list(server.requests("GET", "/resolve/"))
 
 
 @pytest.fixture
-def run_hf(ansible_playbook, tmp_path, hub, hf_env):  # noqa: F811
+def run_hf(ansible_playbook, tmp_path, hub, hf_env):
     """run_hf(name, check=False, diff=False, verbosity=0, json_output=True, **module args) -> PlaybookRun."""
     counter = {"n": 0}
 
@@ -55,7 +50,7 @@ def assert_model(dest, server, rev="main"):
     assert got == want
 
 
-def test_first_run_then_noop(run_hf, hub, tmp_path):  # noqa: F811
+def test_first_run_then_noop(run_hf, hub, tmp_path):
     dest = tmp_path / "model"
     first = run_hf()
     res = first.results("hf_model")
@@ -82,7 +77,7 @@ def test_first_run_then_noop(run_hf, hub, tmp_path):  # noqa: F811
     assert not (tmp_path / "hf_home").exists(), "nothing may be written under HF_HOME"
 
 
-def test_branch_tag_and_commit(run_hf, hub, tmp_path):  # noqa: F811
+def test_branch_tag_and_commit(run_hf, hub, tmp_path):
     dest = tmp_path / "gptq"
     run = run_hf(revision=GPTQ_BRANCH, dest=str(dest))
     res = run.results("hf_model")
@@ -101,7 +96,7 @@ def test_branch_tag_and_commit(run_hf, hub, tmp_path):  # noqa: F811
     assert run.rc == 0 and run.results("hf_model")["commit"] == res["commit"]
 
 
-def test_new_commit_fetches_only_changed_files_and_prune(run_hf, hub, tmp_path):  # noqa: F811
+def test_new_commit_fetches_only_changed_files_and_prune(run_hf, hub, tmp_path):
     dest = tmp_path / "model"
     assert run_hf().rc == 0
     new = hub.commit(REPO, "main", {"config.json": b'{"architectures": ["LlamaForCausalLM"], "hidden_size": 16}',
@@ -122,7 +117,7 @@ def test_new_commit_fetches_only_changed_files_and_prune(run_hf, hub, tmp_path):
     assert_model(dest, hub)
 
 
-def test_check_mode_writes_nothing(run_hf, hub, tmp_path):  # noqa: F811
+def test_check_mode_writes_nothing(run_hf, hub, tmp_path):
     dest = tmp_path / "model"
     run = run_hf(check=True)
     res = run.results("hf_model")
@@ -153,8 +148,8 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("kind,times,recovers,target", FAULTS, ids=[f"{k}-{t}-{f.split('.')[0]}" for k, t, _, f in FAULTS])
-def test_faults_never_leave_a_wrong_file(run_hf, hub, tmp_path, kind, times, recovers, target):  # noqa: F811
+@pytest.mark.parametrize("kind,times,recovers,target", FAULTS, ids=[f"{c[0]}-{c[1]}-{c[3].split('.')[0]}" for c in FAULTS])
+def test_faults_never_leave_a_wrong_file(run_hf, hub, tmp_path, kind, times, recovers, target):
     dest = tmp_path / "model"
     hub.commit(REPO, "main", {"big.safetensors": random.Random(3).randbytes(16 * 1024 * 1024)})
     at = 12 * 1024 * 1024 if target.startswith("big") else 700_000
@@ -179,7 +174,7 @@ def test_faults_never_leave_a_wrong_file(run_hf, hub, tmp_path, kind, times, rec
         assert_model(dest, hub)
 
 
-def test_verify_sha256_repairs_a_corrupted_file(run_hf, hub, tmp_path):  # noqa: F811
+def test_verify_sha256_repairs_a_corrupted_file(run_hf, hub, tmp_path):
     dest = tmp_path / "model"
     assert run_hf().rc == 0
     target = dest / "model.safetensors"
@@ -200,7 +195,7 @@ def test_verify_sha256_repairs_a_corrupted_file(run_hf, hub, tmp_path):  # noqa:
     assert_model(dest, hub)
 
 
-def test_gated_repo_and_token_never_leaks(run_hf, hub, tmp_path):  # noqa: F811
+def test_gated_repo_and_token_never_leaks(run_hf, hub, tmp_path):
     token = "hf_SecretTokenValue0123456789abcdef"
     hub.create_repo("Org/Gated", token=token)
     hub.commit("Org/Gated", "main", main_files(seed=5))
@@ -223,7 +218,7 @@ def test_gated_repo_and_token_never_leaks(run_hf, hub, tmp_path):  # noqa: F811
     assert all(r["auth"] for r in hub.requests(contains="Org/Gated") if r["status"] == 200)
 
 
-def test_state_absent(run_hf, hub, tmp_path):  # noqa: F811
+def test_state_absent(run_hf, hub, tmp_path):
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "precious.bin").write_bytes(b"keep me")
@@ -240,7 +235,7 @@ def test_state_absent(run_hf, hub, tmp_path):  # noqa: F811
     assert run.rc == 0 and run.changed() == 0
 
 
-def test_offline_and_patterns(run_hf, hub, tmp_path):  # noqa: F811
+def test_offline_and_patterns(run_hf, hub, tmp_path):
     dest = tmp_path / "model"
     run = run_hf(allow_patterns=["*.json", "tokenizer.*"], ignore_patterns=["generation_config.json"])
     res = run.results("hf_model")
@@ -264,7 +259,7 @@ def _closed_port():
         return sock.getsockname()[1]
 
 
-def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path):  # noqa: F811
+def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path):
     dest = tmp_path / "model"
     assert run_hf().rc == 0
     escaping = hub.create_repo("Org/Escape")
@@ -290,7 +285,7 @@ def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path)
         ("absolute path", dict(repo_id="Org/Escape", revision="abs", dest=str(tmp_path / "escape")), "escape dest"),
     ]
     tasks = [hf_task(name, ignore_errors=True, **dict({"endpoint": hub.url, "repo_id": REPO, "dest": str(dest)}, **args))
-             for name, args, _ in cases]
+             for name, args, dummy in cases]
     before = snapshot(tmp_path / "model")
     run = run_hf(tasks=tasks)
     for name, args, text in cases:

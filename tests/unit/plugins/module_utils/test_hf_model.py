@@ -220,7 +220,7 @@ def test_make_plan(tmp_path, disk, recorded, remote, verify, prune, fetch, keep,
         return file_digest(path, entry)
 
     plan = make_plan(str(tmp_path), listing, manifest, verify, prune, digest=digest if reads else no_read)
-    assert sorted(e["path"] for e, _ in plan["fetch"]) == fetch
+    assert sorted(e["path"] for e, dummy in plan["fetch"]) == fetch
     assert plan["keep"] == keep
     assert plan["adopt"] == adopt
     assert plan["remove"] == remove

@@ -1,0 +1,204 @@
+"""Benchmark of hpcllm.webui.hf_model against the local hub stand-in (tests/hubserver). Not a test.
+
+Measured side by side in one run, against the same server on 127.0.0.1:
+  1. download throughput: hf_model (through ansible-playbook) vs `hf download` (huggingface_hub's CLI)
+     vs plain `curl --parallel` of the same files;
+  2. no-op re-run time: a model of several GB (sparse files on the server side) vs a tiny one,
+     with verify=size (stat only) and verify=sha256 (reads everything) for contrast;
+  3. bytes on disk / model bytes after hf_model and after `hf download` (the seed's git lfs clone needs 2.0).
+
+Usage: .venv/bin/python bench/bench_hf_model.py [--quick] [--workdir DIR]
+Run by `make bench`; exits 0 on success. Needs curl on PATH for the curl column (skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "hubserver"))
+
+from hubserver import Blob, Hub  # noqa: E402  pylint: disable=wrong-import-position
+
+VENV_BIN = Path(sys.executable).parent
+MIB = 1024 * 1024
+
+
+def collections_path() -> Path:
+    """The checkout laid out as ansible_collections/hpcllm/webui (same link as tests/conftest.py)."""
+    base = ROOT / ".build" / "collections"
+    link = base / "ansible_collections" / "hpcllm" / "webui"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(ROOT)
+    return base
+
+
+def timed(args, env) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"bench: command failed: {' '.join(map(str, args))}")
+    return elapsed
+
+
+def disk_bytes(root: Path) -> int:
+    """Allocated bytes (st_blocks) of every file under root, bookkeeping included."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total
+
+
+class Bench:
+    def __init__(self, work: Path, hub: Hub):
+        self.work = work
+        self.hub = hub
+        self.env = dict(os.environ)
+        self.env.update(
+            ANSIBLE_COLLECTIONS_PATH=str(collections_path()),
+            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+            ANSIBLE_LOCAL_TEMP=str(work / "ansible-tmp"),
+            ANSIBLE_NOCOLOR="1",
+            HF_HOME=str(work / "hf_home"),
+            HF_ENDPOINT=hub.url,
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_DISABLE_XET="1",
+            HF_HUB_DISABLE_PROGRESS_BARS="1",
+            PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
+        self.env.pop("HF_TOKEN", None)
+        self.n = 0
+
+    def hf_model(self, repo_id: str, dest: Path, **args) -> float:
+        self.n += 1
+        task = {"hpcllm.webui.hf_model": dict(repo_id=repo_id, dest=str(dest), endpoint=self.hub.url, **args)}
+        play = self.work / f"play{self.n}.yml"
+        play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
+        env = dict(self.env, HF_HOME=str(self.work / "hf_home_hf_model"))
+        return timed([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play)], env)
+
+    def hf_cli(self, repo_id: str, dest: Path) -> float:
+        return timed([str(VENV_BIN / "hf"), "download", repo_id, "--local-dir", str(dest)], self.env)
+
+    def curl(self, repo_id: str, files: list[str], dest: Path) -> float | None:
+        curl = shutil.which("curl")
+        if curl is None:
+            return None
+        dest.mkdir(parents=True)
+        commit = self.hub.repos[repo_id].refs["main"]
+        args = [curl, "-sS", "--fail", "--parallel", "--parallel-max", "8"]
+        for name in files:
+            args += ["-o", str(dest / name), f"{self.hub.url}/{repo_id}/resolve/{commit}/{name}"]
+        return timed(args, self.env)
+
+
+def make_repo(hub: Hub, store: Path, repo_id: str, sizes: list[int]) -> tuple[list[str], int]:
+    """A repo with config/tokenizer files and sparse safetensors shards of the given sizes."""
+    hub.create_repo(repo_id)
+    files: dict[str, object] = {
+        "config.json": json.dumps({"architectures": ["LlamaForCausalLM"], "torch_dtype": "float16"}).encode(),
+        "tokenizer_config.json": b'{"model_max_length": 16384}',
+        "generation_config.json": b'{"bos_token_id": 1, "eos_token_id": 2}',
+    }
+    for i, size in enumerate(sizes, 1):
+        name = f"model-{i:05d}-of-{len(sizes):05d}.safetensors"
+        path = store / f"{repo_id.replace('/', '--')}--{name}"
+        files[name] = Blob.sparse(str(path), size, seed=f"{repo_id}:{name}".encode())
+    hub.commit(repo_id, "main", files)
+    total = sum(len(v) if isinstance(v, bytes) else v.size for v in files.values())
+    return sorted(files), total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run of the benchmark itself)")
+    parser.add_argument("--workdir", help="scratch folder (default: a temporary folder, removed afterwards)")
+    opts = parser.parse_args()
+    shard = (16 if opts.quick else 512) * MIB
+    big_shard = (32 if opts.quick else 768) * MIB
+
+    work = Path(tempfile.mkdtemp(prefix="bench_hf_model.", dir=opts.workdir))
+    hub = Hub().start()
+    try:
+        store = work / "server"
+        store.mkdir()
+        t0 = time.perf_counter()
+        mid_files, mid_bytes = make_repo(hub, store, "Bench/Throughput", [shard, shard])
+        big_files, big_bytes = make_repo(hub, store, "Bench/Big", [big_shard] * 4)
+        tiny_files, tiny_bytes = make_repo(hub, store, "Bench/Tiny", [64 * 1024])
+        setup = time.perf_counter() - t0
+        bench = Bench(work, hub)
+
+        # 1. throughput, same files, same server
+        rows = []
+        t_curl = bench.curl("Bench/Throughput", mid_files, work / "curl")
+        t_cli = bench.hf_cli("Bench/Throughput", work / "hf_cli")
+        t_mod = bench.hf_model("Bench/Throughput", work / "hf_model")
+        t_start = bench.hf_model("Bench/Tiny", work / "tiny")  # first tiny download
+        t_noop_tiny = bench.hf_model("Bench/Tiny", work / "tiny")
+        for name, secs in (("curl --parallel", t_curl), ("hf download (CLI)", t_cli), ("hf_model (ansible-playbook)", t_mod)):
+            if secs is not None:
+                rows.append((name, secs, mid_bytes / MIB / secs))
+
+        # 2. no-op re-runs
+        t_big_first = bench.hf_model("Bench/Big", work / "big")
+        hub.clear()
+        t_noop_big = bench.hf_model("Bench/Big", work / "big")
+        gets_noop = len(hub.requests("GET", "/resolve/"))
+        t_noop_big_sha = bench.hf_model("Bench/Big", work / "big", verify="sha256")
+
+        # 3. disk usage
+        disk_mod = disk_bytes(work / "hf_model") / mid_bytes
+        disk_cli = disk_bytes(work / "hf_cli") / mid_bytes
+        disk_big = disk_bytes(work / "big") / big_bytes
+        home_cli = sum(len(f) for _d, _s, f in os.walk(work / "hf_home"))
+        home_mod = sum(len(f) for _d, _s, f in os.walk(work / "hf_home_hf_model"))
+
+        print(f"hf_model benchmark: local hub stand-in on {hub.url}, {os.cpu_count()} CPUs, setup {setup:.1f}s")
+        print()
+        print(f"1. Download throughput, {len(mid_files)} files, {mid_bytes / MIB:.0f} MiB (one run each, same server)")
+        print(f"   {'tool':32} {'seconds':>8} {'MiB/s':>8} {'vs curl':>8} {'vs hf':>8}")
+        ref_curl = t_curl
+        for name, secs, rate in rows:
+            vs_curl = f"{ref_curl / secs:8.2f}" if ref_curl else "     n/a"
+            print(f"   {name:32} {secs:8.2f} {rate:8.0f} {vs_curl} {t_cli / secs:8.2f}")
+        if ref_curl is None:
+            print("   (curl not found on PATH: curl column skipped)")
+        print(f"   (ratios are speed relative to that tool; hf_model includes ansible-playbook startup,"
+              f" {t_noop_tiny:.2f}s for a no-op)")
+        print()
+        print("2. No-op re-run time (ansible-playbook wall clock)")
+        print(f"   tiny model, {len(tiny_files)} files, {tiny_bytes / 1024:.0f} KiB, verify=size      {t_noop_tiny:6.2f}s")
+        print(f"   big model, {len(big_files)} files, {big_bytes / MIB / 1024:.2f} GiB, verify=size    {t_noop_big:6.2f}s"
+              f"   ratio big/tiny {t_noop_big / t_noop_tiny:.2f}  (file GETs: {gets_noop})")
+        print(f"   big model, verify=sha256 (reads every byte)      {t_noop_big_sha:6.2f}s"
+              f"   ratio big/tiny {t_noop_big_sha / t_noop_tiny:.2f}")
+        print(f"   (first download of the big model took {t_big_first:.2f}s,"
+              f" {big_bytes / MIB / t_big_first:.0f} MiB/s; first tiny run {t_start:.2f}s)")
+        print()
+        print("3. Bytes on disk / model bytes")
+        print(f"   hf_model                      {disk_mod:6.3f}")
+        print(f"   hf_model, big model           {disk_big:6.3f}")
+        print(f"   hf download --local-dir       {disk_cli:6.3f}")
+        print("   git lfs clone (seed recipe)    2.000  (objects + checkout; from the issue, not measured here)")
+        print(f"   files written under HF_HOME: hf_model runs {home_mod}, hf download {home_cli}")
+        return 0
+    finally:
+        hub.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
