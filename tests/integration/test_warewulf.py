@@ -35,7 +35,7 @@ def test_lifecycle(ansible_playbook, ww, tmp_path):
     run = ansible_playbook(PLAYBOOKS / "lifecycle.yml", _vars(ww, ww_source=str(source)), env=ww.env)
     assert run.rc == 0, run.stdout + run.stderr
 
-    imported = run.results("import")
+    imported = run.results("Import")
     assert imported["changed"] is True
     assert imported["imported"] is True
     assert imported["rootfs"] == str(ww.rootfs("rocky"))
@@ -43,13 +43,13 @@ def test_lifecycle(ansible_playbook, ww, tmp_path):
     # 4.4 always builds on import; 4.5/4.6 only with -b (not asked for with state: present)
     assert imported["built"] is ww.version.startswith("4.4")
 
-    build = run.results("build")
+    build = run.results("Build")
     assert build["changed"] is (not ww.version.startswith("4.4"))
-    assert run.results("build again")["changed"] is False
-    assert run.results("build again")["actions"] == []
-    forced = run.results("force build")
+    assert run.results("Build again")["changed"] is False
+    assert run.results("Build again")["actions"] == []
+    forced = run.results("Force build")
     assert forced["changed"] is True and forced["actions"] == ["build rocky (forced)"]
-    looked_up = run.results("look up")
+    looked_up = run.results("Look up")
     assert looked_up["changed"] is False and looked_up["rootfs"] == str(ww.rootfs("rocky"))
 
     calls = ww.calls()
@@ -65,7 +65,7 @@ def test_import_docker_save_and_build(ansible_playbook, ww, tmp_path):
     archive = make_docker_save(tmp_path / "image.tar", make_rootfs(tmp_path / "src"))
     run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_source=str(archive), ww_state="built"), env=ww.env)
     assert run.rc == 0, run.stdout + run.stderr
-    result = run.results("image")
+    result = run.results("Image")
     assert result["changed"] is True and result["imported"] is True and result["built"] is True
     expected = [ww.noun, "import"] + ([] if ww.version.startswith("4.4") else ["-b"]) + [str(archive), "rocky"]
     assert expected in ww.calls()
@@ -79,7 +79,7 @@ def test_failures_surface_wwctl_errors(ansible_playbook, ww, tmp_path):
     bad = make_rootfs(tmp_path / "nosh", with_sh=False)
     run = ansible_playbook(PLAYBOOKS / "failures.yml", _vars(ww, ww_bad_source=str(bad)), env=ww.env)
 
-    unknown = run.results("unknown image")
+    unknown = run.results("Unknown image")
     assert unknown["failed"] is True
     assert "image nope does not exist and no source was given" in unknown["msg"]
     if ww.version.startswith("4.4"):
@@ -90,7 +90,7 @@ def test_failures_surface_wwctl_errors(ansible_playbook, ww, tmp_path):
         assert unknown["msg"].count("ERROR:") == 1  # printed twice by 4.5, reported once
         assert unknown["cmd"][1:] == [ww.noun, "show", "nope"]
 
-    bad_source = run.results("bad source")
+    bad_source = run.results("Bad source")
     assert bad_source["failed"] is True and bad_source["rc"] == 255
     assert "no /bin/sh" in bad_source["msg"] and "ERROR:" in bad_source["msg"]
     assert bad_source["cmd"][1:] == [ww.noun, "import", str(bad), "rocky"]
@@ -105,11 +105,11 @@ def test_check_mode_predicts_without_building(ansible_playbook, ww, tmp_path):
     run = ansible_playbook(PLAYBOOKS / "check.yml", _vars(ww), env=ww.env)
     assert run.rc == 0, run.stdout
 
-    predicted = run.results("predict")
+    predicted = run.results("Predict")
     assert predicted["changed"] is True and predicted["actions"] == ["build rocky"] and predicted["built"] is True
     assert predicted["diff"]["before"]["exists"] is True
-    assert run.results("build")["changed"] is True
-    again = run.results("predict again")
+    assert run.results("Build")["changed"] is True
+    again = run.results("Predict again")
     assert again["changed"] is False and again["actions"] == []
     # the only build wwctl saw is the real one
     assert [call for call in ww.calls()[mark:] if call[:2] == [ww.noun, "build"]] == [[ww.noun, "build", "rocky"]]
@@ -119,7 +119,7 @@ def test_check_mode_predicts_import(ansible_playbook, ww, tmp_path):
     source = make_rootfs(tmp_path / "src")
     run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_source=str(source), ww_state="built"), env=ww.env, check=True)
     assert run.rc == 0, run.stdout
-    result = run.results("image")
+    result = run.results("Image")
     assert result["changed"] is True and result["imported"] is True and result["rootfs"] is None
     assert result["actions"] == [f"import rocky from {source} and build it"]
     assert not any("import" in call for call in ww.calls())
@@ -134,7 +134,7 @@ def test_refuses_to_build_with_mount_below_rootfs(ansible_playbook, ww, tmp_path
     target = rootfs / "opt" / "ai apps"  # a space: \040 in mountinfo
     with bind_mount(models, target):
         run = ansible_playbook(PLAYBOOKS / "refuse.yml", _vars(ww), env=ww.env)
-    for task in ("build", "predict"):
+    for task in ("Build", "Predict"):
         result = run.results(task)
         assert result["failed"] is True
         assert "refusing to build image rocky" in result["msg"] and str(target) in result["msg"]
@@ -147,9 +147,9 @@ def test_finalize_twice_changes_nothing_the_second_time(ansible_playbook, ww, tm
     extra = _vars(ww, ww_source=str(source), ww_configure_all=True, ww_overlay_build=True)
     first = ansible_playbook(PLAYBOOKS / "finalize.yml", extra, env=ww.env)
     assert first.rc == 0, first.stdout + first.stderr
-    image = first.results("image built")
+    image = first.results("Image built")
     assert image["actions"] == ["import rocky from {0} and build it".format(source), "wwctl configure --all", "wwctl overlay build"]
-    assert first.results("kernel imported")["changed"] is (not ww.version.startswith("4.6"))
+    assert first.results("Kernel imported")["changed"] is (not ww.version.startswith("4.6"))
     mark = ww.mark()
     second = ansible_playbook(PLAYBOOKS / "finalize.yml", extra, env=ww.env)
     assert second.rc == 0 and second.changed() == 0, second.stdout
@@ -166,15 +166,15 @@ def test_kernel_import_from_image(ansible_playbook, tmp_path, version):
     run = ansible_playbook(PLAYBOOKS / "kernel_twice.yml", _vars(ww), env=ww.env)
     assert run.rc == 0, run.stdout
 
-    predicted = run.results("predict")
+    predicted = run.results("Predict")
     assert predicted["changed"] is True
     assert predicted["actions"] == ["import kernel 6.1.0-10-amd64 as 6.1.0-10-amd64 from image rocky"]
-    result = run.results("import")
+    result = run.results("Import")
     assert result["changed"] is True
     assert result["kernels"] == ["6.1.0-9-amd64", "6.1.0-10-amd64"]
     assert result["kernel_version"] == "6.1.0-10-amd64"
     assert {"name": "6.1.0-10-amd64", "version": "6.1.0-10-amd64", "nodes": "0"} in result["imported_kernels"]
-    assert run.results("again")["changed"] is False
+    assert run.results("Again")["changed"] is False
     imports = [call for call in ww.calls() if call[:2] == ["kernel", "import"]]
     assert imports == [["kernel", "import", "-C", "rocky", "6.1.0-10-amd64", "6.1.0-10-amd64"]]
 
@@ -185,7 +185,7 @@ def test_kernel_45_refuses_an_older_kernel(ansible_playbook, tmp_path):
     _imported(ww, tmp_path, kernels=("6.1.0-9-amd64", "6.1.0-10-amd64"))
     run = ansible_playbook(PLAYBOOKS / "kernel.yml", _vars(ww, ww_kernel_state="imported", ww_kernel_version="6.1.0-9-amd64"), env=ww.env)
     assert run.rc != 0
-    assert "imports only the newest kernel" in run.results("kernel")["msg"]
+    assert "imports only the newest kernel" in run.results("Kernel")["msg"]
     assert not any(call[:2] == ["kernel", "import"] for call in ww.calls())
 
 
@@ -194,7 +194,7 @@ def test_kernel_46_reports_and_changes_nothing(ansible_playbook, tmp_path):
     _imported(ww, tmp_path, kernels=("6.1.0-10-amd64",))
     run = ansible_playbook(PLAYBOOKS / "kernel.yml", _vars(ww, ww_kernel_state="imported"), env=ww.env)
     assert run.rc == 0, run.stdout
-    result = run.results("kernel")
+    result = run.results("Kernel")
     assert result["changed"] is False
     assert result["kernels"] == ["6.1.0-10-amd64"] and result["kernel_version"] == "6.1.0-10-amd64"
     assert any("4.6" in warning for warning in result.get("warnings", []))
@@ -211,9 +211,9 @@ def test_kernel_from_master_only_when_asked(ansible_playbook, tmp_path, version)
         env=ww.env,
     )
     if version.startswith("4.6"):
-        assert run.rc != 0 and "has no wwctl kernel" in run.results("kernel")["msg"]
+        assert run.rc != 0 and "has no wwctl kernel" in run.results("Kernel")["msg"]
         assert not any(call[0] == "kernel" for call in ww.calls())
         return
     assert run.rc == 0, run.stdout
-    assert run.results("kernel")["changed"] is True
+    assert run.results("Kernel")["changed"] is True
     assert ["kernel", "import", "6.1.0-master-amd64", "6.1.0-master-amd64"] in ww.calls()
