@@ -122,7 +122,7 @@ class HubClient(object):
         """(commit, [remote_entry]) for repo_id at revision."""
         api = self.hub["HfApi"](endpoint=self.endpoint, token=self.token, library_name=LIBRARY_NAME)
         info = self._call(api.model_info, repo_id, revision=revision, files_metadata=True, timeout=self.timeout)
-        if not info.sha or not info.siblings and info.siblings != []:
+        if not info.sha or info.siblings is None:
             raise HfModelError("the Hub did not return a commit and a file list")
         entries = []
         for sib in info.siblings:

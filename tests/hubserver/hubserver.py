@@ -282,6 +282,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return None
         return repo
 
+    def _repo_commit(self, repo_id: str, rev: str):
+        """(repo, commit id), or None after answering RepoNotFound / GatedRepo / RevisionNotFound."""
+        repo = self._repo_and_auth(repo_id)
+        if repo is None:
+            return None
+        sha = repo.resolve(rev)
+        if sha is None:
+            self._send(404, b'{"error":"Invalid rev id"}', error_code="RevisionNotFound")
+            return None
+        return repo, sha
+
     # --- verbs -----------------------------------------------------------------
     def do_HEAD(self):  # noqa: N802
         self._dispatch()
@@ -306,13 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
         match = _API_RE.match(raw_path)
         if match:
             repo_id, kind, rev, sub = unquote(match.group(1)), match.group(2), unquote(match.group(3)), match.group(4)
-            repo = self._repo_and_auth(repo_id)
-            if repo is None:
+            found = self._repo_commit(repo_id, rev)
+            if found is None:
                 return
-            sha = repo.resolve(rev)
-            if sha is None:
-                self._send(404, b'{"error":"Invalid rev id"}', error_code="RevisionNotFound")
-                return
+            repo, sha = found
             files = repo.commits[sha]
             if kind == "revision":
                 self._json(self._model_info(repo, sha, files, "true" in query.get("blobs", [])))
@@ -377,13 +385,10 @@ class _Handler(BaseHTTPRequestHandler):
         return out
 
     def _resolve(self, repo_id: str, rev: str, path: str) -> None:
-        repo = self._repo_and_auth(repo_id)
-        if repo is None:
+        found = self._repo_commit(repo_id, rev)
+        if found is None:
             return
-        sha = repo.resolve(rev)
-        if sha is None:
-            self._send(404, b'{"error":"Invalid rev id"}', error_code="RevisionNotFound")
-            return
+        repo, sha = found
         blob = repo.commits[sha].get(path)
         if blob is None:
             self._send(404, b'{"error":"Entry not found"}', error_code="EntryNotFound")
