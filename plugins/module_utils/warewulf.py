@@ -482,6 +482,44 @@ class WarewulfKernel(object):
         return result
 
 
+# ---------------------------------------------------------------------------------------
+# Info
+
+
+class WarewulfInfo(object):
+    """Read-only: version, images with rootfs, built image file and kernels, imported kernels."""
+
+    def __init__(self, module, runner=None):
+        self.module = module
+        self.params = module.params
+        self.runner = runner or WarewulfRunner(module)
+
+    def run(self):
+        version = self.runner.detect()
+        commands = self.runner.commands
+        known = self.runner.images()
+        wanted = self.params['names'] or known
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise WarewulfError('unknown images (not in wwctl {0} list): {1}'.format(commands.noun, ', '.join(unknown)))
+        images = []
+        for name in wanted:
+            rootfs = self.runner.rootfs(name)
+            image_file = commands.image_file(self.params['provision_dir'], name)
+            images.append({
+                'name': name,
+                'rootfs': rootfs,
+                'kernels': find_kernels(rootfs) if os.path.isdir(rootfs) else [],
+                'image_file': image_file,
+                'image_file_exists': os.path.exists(image_file),
+            })
+        imported = []
+        if commands.has_kernel_command:
+            dummy, stdout, dummy = self.runner.run(commands.kernel_list())
+            imported = parse_kernel_list(stdout)
+        return {'changed': False, 'version': version, 'noun': commands.noun, 'images': images, 'imported_kernels': imported}
+
+
 def run_module(module, logic):
     """Run logic(module).run() and exit the module with its result, or fail with the command's details."""
     instance = logic(module)

@@ -217,3 +217,23 @@ def test_kernel_from_master_only_when_asked(ansible_playbook, tmp_path, version)
     assert run.rc == 0, run.stdout
     assert run.results("Kernel")["changed"] is True
     assert ["kernel", "import", "6.1.0-master-amd64", "6.1.0-master-amd64"] in ww.calls()
+
+
+def test_info(ansible_playbook, ww, tmp_path):
+    rootfs = _imported(ww, tmp_path, kernels=("6.1.0-10-amd64",))
+    _imported(ww, tmp_path, name="other", kernels=())
+    run = ansible_playbook(PLAYBOOKS / "info.yml", _vars(ww), env=ww.env)
+    assert run.rc == 0, run.stdout
+    every = run.results("All images")
+    assert every["changed"] is False and every["noun"] == ww.noun and every["version"].startswith(ww.version)
+    assert [image["name"] for image in every["images"]] == ["other", "rocky"]
+    one = run.results("One image")
+    assert one["images"] == [{
+        "name": "rocky", "rootfs": str(rootfs), "kernels": ["6.1.0-10-amd64"],
+        "image_file": str(ww.image_file("rocky")), "image_file_exists": True,
+    }]
+    assert one["imported_kernels"] == []
+    assert "unknown images" in run.results("Unknown image")["msg"]
+    kernel_calls = [call for call in ww.calls() if call[0] == "kernel"]
+    assert all(call == ["kernel", "list"] for call in kernel_calls)
+    assert bool(kernel_calls) is (not ww.version.startswith("4.6"))

@@ -12,6 +12,7 @@ from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import (
     WarewulfCommands,
     WarewulfError,
     WarewulfImage,
+    WarewulfInfo,
     WarewulfKernel,
     WarewulfRunner,
     build_skipped,
@@ -364,3 +365,17 @@ def test_unknown_versions_warn(version, warned):
     runner = WarewulfRunner(module)
     runner.detect()
     assert bool(runner.warnings) is warned
+
+
+@pytest.mark.parametrize("version", [V44, V45, V46])
+def test_info_reads_only(tmp_path, version):
+    rootfs = make_image(tmp_path, "6.1.0-10")
+    noun = "image" if version >= (4, 6) else "container"
+    script = {("version",): version_out(version), (noun, "list"): (0, f"{noun.upper()} NAME\nr8\n", ""),
+              (noun, "show", "r8"): (0, f"{rootfs}\n", ""), ("kernel", "list"): (0, "KERNEL NAME KERNEL VERSION NODES\nk 6.1.0-10 1\n", "")}
+    module = FakeModule({"names": [], "provision_dir": str(tmp_path)}, script)
+    result = WarewulfInfo(module, WarewulfRunner(module)).run()
+    assert result["changed"] is False and result["noun"] == noun
+    assert result["images"][0]["rootfs"] == str(rootfs) and result["images"][0]["kernels"] == ["6.1.0-10"]
+    assert result["imported_kernels"] == ([] if version >= (4, 6) else [{"name": "k", "version": "6.1.0-10", "nodes": "1"}])
+    assert all(call[1] in ("list", "show") or call == ["version"] for call in module.calls)
