@@ -237,3 +237,19 @@ def test_info(ansible_playbook, ww, tmp_path):
     kernel_calls = [call for call in ww.calls() if call[0] == "kernel"]
     assert all(call == ["kernel", "list"] for call in kernel_calls)
     assert bool(kernel_calls) is (not ww.version.startswith("4.6"))
+
+
+def test_failed_build_needs_force(ansible_playbook, tmp_path):
+    """A failed build leaves a newer partial image: the next build skips; force rebuilds."""
+    ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
+    rootfs = _imported(ww, tmp_path)
+    (rootfs / "etc" / "motd").write_text("new\n")
+    failed = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env={**ww.env, "WWCTL_DOUBLE_FAIL_BUILD": "1"})
+    result = failed.results("Image")
+    assert result["failed"] is True and result["rc"] == 255
+    assert result["cmd"][1:] == ["container", "build", "rocky"]
+    assert "No space left on device" in result["msg"] and "No space left on device" in result["stderr"]
+    skipped = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
+    assert skipped.results("Image")["changed"] is False
+    forced = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built", ww_force=True), env=ww.env)
+    assert forced.results("Image")["changed"] is True
