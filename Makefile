@@ -18,7 +18,7 @@ export ANSIBLE_FORCE_COLOR := 0
 
 APT_PACKAGES := podman debootstrap runc rsync git curl findutils util-linux \
 	python3-venv python3-pip ca-certificates
-SCENARIOS := $(notdir $(wildcard molecule/*))
+SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 COLLECTION_LINK := $(REPO)/.build/collections/ansible_collections/hpcllm/webui
 
 .PHONY: help setup apt venv link images lint yamllint ansible-lint sanity units \

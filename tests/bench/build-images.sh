@@ -21,8 +21,7 @@ master_ref=localhost/hpcllm-bench-master:$recipe
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-if podman image exists "$base_ref" && podman image exists "$master_ref" \
-    && [[ -s $cache/node-rootfs-$recipe.tar ]]; then
+if podman image exists "$base_ref" && podman image exists "$master_ref"; then
     log "bench images are current ($recipe)"
     podman tag "$master_ref" localhost/hpcllm-bench-master:latest
     podman tag "$base_ref" localhost/hpcllm-bench-debian12:latest
@@ -96,8 +95,6 @@ mv "$work/node-rootfs.tar" "$work/rootfs/srv/bench/node-rootfs.tar"
 log "import $master_ref"
 tar --numeric-owner -C "$work/rootfs" -c . \
     | podman import --quiet --change 'CMD ["/bin/bash"]' - "$master_ref" >/dev/null
-cp "$work/rootfs/srv/bench/node-rootfs.tar" "$cache/node-rootfs-$recipe.tar.tmp"
-mv "$cache/node-rootfs-$recipe.tar.tmp" "$cache/node-rootfs-$recipe.tar"
 podman tag "$master_ref" localhost/hpcllm-bench-master:latest
 podman tag "$base_ref" localhost/hpcllm-bench-debian12:latest
 log "done"
