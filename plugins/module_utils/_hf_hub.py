@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
 import time
 
@@ -60,6 +61,55 @@ def import_hub(endpoint, timeout):
     _HUB["constants"].HF_HUB_DISABLE_XET = True
     _HUB["constants"].HF_HUB_OFFLINE = False
     return _HUB
+
+
+class HashingWriter(object):
+    """File wrapper that hashes what is written, so a download need not be read back to be checked.
+
+    http_get only appends, except when a server ignores a Range request: then it seeks back to the
+    start and truncates. Any other seek or truncate makes the digest unknown (None), and the caller
+    hashes the file instead.
+    """
+
+    def __init__(self, fh, entry):
+        self.fh = fh
+        self.entry = entry
+        self.valid = True
+        self._reset()
+
+    def _reset(self):
+        if self.entry.get("sha256"):
+            self.kind, self.hash = "sha256", hashlib.sha256()
+        else:
+            self.kind, self.hash = "git-sha1", hashlib.sha1(b"blob %d\0" % self.entry["size"])
+
+    def write(self, data):
+        self.hash.update(data)
+        return self.fh.write(data)
+
+    def tell(self):
+        return self.fh.tell()
+
+    def seek(self, pos, whence=0):
+        result = self.fh.seek(pos, whence)
+        if self.fh.tell() == 0:
+            self._reset()
+        else:
+            self.valid = False
+        return result
+
+    def truncate(self, size=None):
+        result = self.fh.truncate(size)
+        if self.fh.tell() != 0 or (size or 0) != 0:
+            self.valid = False
+        return result
+
+    def flush(self):
+        return self.fh.flush()
+
+    def digest(self):
+        """('sha256' or 'git-sha1', hex) of the bytes written, or None if unknown."""
+        return (self.kind, self.hash.hexdigest()) if self.valid else None
 
 
 class HubClient(object):
@@ -131,14 +181,19 @@ class HubClient(object):
         return info.sha, entries
 
     def download(self, repo_id, commit, entry, fh):
-        """Write the bytes of entry at commit into the open file fh (one attempt, with the library's own resume)."""
+        """Write the bytes of entry at commit into the open file fh (one attempt, with the library's own resume).
+
+        Returns the digest of what was written (see HashingWriter), or None if it must be computed from the file.
+        """
         url = self.hub["hf_hub_url"](repo_id, entry["path"], revision=commit, endpoint=self.endpoint)
         headers = self.hub["build_hf_headers"](token=self.token, library_name=LIBRARY_NAME)
         headers["Accept-Encoding"] = "identity"
         fh.seek(0)
         fh.truncate()
+        writer = HashingWriter(fh, entry)
         try:
-            self.hub["http_get"](url, fh, headers=headers, expected_size=entry["size"], displayed_filename=entry["path"])
+            self.hub["http_get"](url, writer, headers=headers, expected_size=entry["size"], displayed_filename=entry["path"])
+            return writer.digest()
         except Exception as exc:  # pylint: disable=broad-except
             msg, transient = self.describe(exc)
             if msg is None:

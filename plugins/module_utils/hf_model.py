@@ -506,7 +506,7 @@ class HfModel(object):
                 try:
                     try:
                         with os.fdopen(fd, "wb") as fh:
-                            hub.download(self.repo_id, commit, entry, fh)
+                            streamed = hub.download(self.repo_id, commit, entry, fh)
                             fh.flush()
                             os.fsync(fh.fileno())
                     except HfModelError as exc:
@@ -514,7 +514,7 @@ class HfModel(object):
                             raise HfModelError("cannot download %s: %s" % (entry["path"], exc.msg))
                         problem = exc.msg
                         continue
-                    problem = self._verify_download(tmp, entry)
+                    problem = self._verify_download(tmp, entry, streamed)
                     if problem is not None:
                         continue
                     os.makedirs(os.path.dirname(final), exist_ok=True)
@@ -556,11 +556,12 @@ class HfModel(object):
             raise HfModelError("; ".join(errors))
 
     @staticmethod
-    def _verify_download(path, entry):
+    def _verify_download(path, entry, streamed=None):
+        """None if the file at path is entry's content; else what is wrong. `streamed`: digest computed while writing."""
         size = os.path.getsize(path)
         if size != entry["size"]:
             return "received %d bytes, expected %d" % (size, entry["size"])
         kind, want = expected_digest(entry)
-        if want and file_digest(path, entry) != (kind, want):
+        if want and (streamed or file_digest(path, entry)) != (kind, want):
             return "%s of the received bytes does not match the Hub's %s" % (kind, want)
         return None
