@@ -25,15 +25,17 @@ description:
     which exits 0 after a failed command on 4.4.x to 4.5.2.
 author:
   - hpcllm.webui developers (@hpcllm)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Predicts the import and the build; runs no wwctl command that changes anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after say whether the image exists and whether a built image file exists.
+  platform:
+    platforms: posix
 options:
   name:
     description:
@@ -58,7 +60,7 @@ options:
     type: str
   force:
     description:
-      - Rebuild even when wwctl considers the image current (C(wwctl container build -f)).
+      - With O(state=built), rebuild even when wwctl considers the image current (C(wwctl container build -f)).
       - Use it after a failed build, which leaves a newer partial image behind that makes wwctl skip.
     type: bool
     default: false

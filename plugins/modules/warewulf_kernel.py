@@ -22,15 +22,17 @@ description:
     reports the kernels found in the image and changes nothing, with a warning when O(state=imported).
 author:
   - hpcllm.webui developers (@hpcllm)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Works out whether the kernel would be imported without importing it.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after list the names of the kernels Warewulf has imported.
+  platform:
+    platforms: posix
 options:
   image:
     description:
