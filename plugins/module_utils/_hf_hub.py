@@ -33,7 +33,6 @@ def hub_environment(endpoint, timeout):
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HUB_DISABLE_XET": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "HF_HUB_DISABLE_IMPLICIT_TOKEN": os.environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN", "0"),
         "HF_HUB_OFFLINE": "0",
         "HF_HUB_ETAG_TIMEOUT": str(max(1, int(timeout))),
         "HF_HUB_DOWNLOAD_TIMEOUT": str(max(1, int(timeout))),

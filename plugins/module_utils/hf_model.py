@@ -416,7 +416,7 @@ class HfModel(object):
                      + ["adopt %s (content matches)" % p for p in plan["adopt"]]
                      + ["remove %s (left the selection)" % p for p in plan["remove"]]),
         )
-        record_changed = manifest is None or dict((k, v) for k, v in manifest.items()) != new_manifest
+        record_changed = manifest != new_manifest
         if record_changed and not (fetch or plan["adopt"] or plan["remove"]):
             self.result["actions"].append("record commit %s in %s" % (commit, MANIFEST_NAME))
         self.result["changed"] = bool(fetch or plan["adopt"] or plan["remove"] or record_changed)

@@ -19,7 +19,9 @@ Faults (``hub.add_fault(kind, path=..., times=..., at=...)``) act on GET of file
   truncate  answer a shorter but well-formed body (Content-Length = ``at``)
   corrupt   same length, bytes flipped from offset ``at``
   5xx       answer HTTP 500 (or ``status``) without a body
-Every request is logged in ``hub.log`` as dicts (method, path, status, bytes, range).
+Every request is logged in ``hub.log`` as dicts (method, path, status, bytes, range). Used as
+HTTP(S)_PROXY, it also logs (and refuses) what a client tries to send elsewhere (CONNECT host:443, or an
+absolute URL as path), so a test can assert that nothing tried to reach huggingface.co.
 """
 
 from __future__ import annotations
@@ -299,6 +301,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         self._dispatch()
+
+    def do_CONNECT(self):  # noqa: N802 - a client using this server as its proxy: log and refuse
+        self.close_connection = True
+        self._send(403, b'{"error":"not a proxy"}')
 
     def _dispatch(self):
         try:

@@ -50,8 +50,16 @@ def assert_model(dest, server, rev="main"):
     assert got == want
 
 
-def test_first_run_then_noop(run_hf, hub, tmp_path):
+def foreign_requests(server):
+    """Requests that were meant for another host (the hub doubles as HTTP(S)_PROXY in some tests)."""
+    return [r for r in server.log if r["method"] == "CONNECT" or not r["path"].startswith("/")]
+
+
+def test_first_run_then_noop(run_hf, hub, tmp_path, hf_env):
     dest = tmp_path / "model"
+    # anything not sent to the endpoint would go through this "proxy" and be logged
+    hf_env.update(HTTPS_PROXY=hub.url, HTTP_PROXY=hub.url, https_proxy=hub.url, http_proxy=hub.url,
+                  NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     first = run_hf()
     res = first.results("hf_model")
     assert first.rc == 0, first.stdout
@@ -65,14 +73,16 @@ def test_first_run_then_noop(run_hf, hub, tmp_path):
     assert manifest["files"]["model.safetensors"]["sha256"] == expected_sha256(hub, "main")["model.safetensors"]
     assert not (dest / ".hf_model.tmp").exists() and not (dest / ".cache").exists()
 
+    assert foreign_requests(hub) == []
     hub.clear()
     before = snapshot(dest)
-    second = run_hf(diff=True)
+    hf_env["HF_ENDPOINT"] = hub.url  # the endpoint option defaults to HF_ENDPOINT
+    second = run_hf(diff=True, endpoint=None)
     res = second.results("hf_model")
     assert second.rc == 0 and second.changed() == 0
     assert res["downloaded"] == [] and res["bytes_downloaded"] == 0
     assert file_gets(hub) == [] and hub.requests("HEAD") == []
-    assert [r["path"].split("?")[0] for r in hub.log] == [f"/api/models/{REPO}/revision/main"]
+    assert [r["path"].split("?")[0] for r in hub.log] == [f"/api/models/{REPO}/revision/main"]  # nothing foreign either
     assert snapshot(dest) == before
     assert not (tmp_path / "hf_home").exists(), "nothing may be written under HF_HOME"
 
