@@ -86,11 +86,14 @@ def check_remote_path(path):
 
 
 def check_inside(dest, path):
-    """Raise HfModelError if dest/path resolves (through symlinks) outside dest."""
+    """Return dest/path; raise HfModelError if its folder resolves (through symlinks) outside dest.
+
+    The file itself may be a symlink: the download replaces the link, it never writes through it.
+    """
     root = os.path.realpath(dest)
-    full = os.path.realpath(os.path.join(dest, path))
-    if not full.startswith(root + os.sep):
-        raise HfModelError("remote path %r resolves to %s, outside dest %s" % (path, full, root))
+    parent = os.path.realpath(os.path.join(dest, os.path.dirname(path)))
+    if parent != root and not parent.startswith(root + os.sep):
+        raise HfModelError("remote path %r resolves to %s, outside dest %s" % (path, parent, root))
     return os.path.join(dest, path)
 
 

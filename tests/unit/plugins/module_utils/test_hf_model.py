@@ -106,6 +106,20 @@ def test_check_inside_follows_symlinks(tmp_path):
     assert check_inside(str(dest), "inside/x.json") == str(dest / "inside/x.json")
     with pytest.raises(HfModelError, match="outside dest"):
         check_inside(str(dest), "link/x.json")
+    (dest / "file-link.json").symlink_to(outside / "x.json")
+    assert check_inside(str(dest), "file-link.json") == str(dest / "file-link.json"), "a link is replaced, not followed"
+
+
+def test_download_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    dest = tmp_path / "m"
+    dest.mkdir()
+    victim = tmp_path / "victim.json"
+    victim.write_bytes(b"untouched")
+    (dest / "config.json").symlink_to(victim)
+    res = runner(dest, FakeHub(MODEL)).run()
+    assert "config.json" in res["downloaded"]
+    assert victim.read_bytes() == b"untouched" and not (dest / "config.json").is_symlink()
+    assert (dest / "config.json").read_bytes() == OLD
 
 
 # ----------------------------------------------------------------------------- patterns
