@@ -229,12 +229,7 @@ def test_gated_repo_and_token_never_leaks(run_hf, hub, tmp_path):
 
 
 def test_state_absent(run_hf, hub, tmp_path):
-    stranger = tmp_path / "stranger"
-    stranger.mkdir()
-    (stranger / "precious.bin").write_bytes(b"keep me")
-    run = run_hf(state="absent", dest=str(stranger))
-    res = run.results("hf_model")
-    assert run.rc != 0 and "refusing" in res["msg"] and REPO in res["msg"] and (stranger / "precious.bin").exists()
+    # refusing a folder without the manifest: see test_errors_name_repo_and_revision_and_change_nothing
     dest = tmp_path / "model"
     assert run_hf().rc == 0
     run = run_hf(state="absent", check=True)
@@ -256,11 +251,12 @@ def test_offline_and_patterns(run_hf, hub, tmp_path):
     run = run_hf(offline=True, endpoint="http://127.0.0.1:9")
     assert run.rc == 0 and run.changed() == 0 and hub.log == []
     (dest / "tokenizer.json").unlink()
-    run = run_hf(offline=True)
-    res = run.results("hf_model")
-    assert run.rc != 0 and "incomplete" in res["msg"] and "tokenizer.json" in res["msg"] and REPO in res["msg"]
-    run = run_hf(offline=True, revision=GPTQ_BRANCH)
-    assert run.rc != 0 and "not " + GPTQ_BRANCH in run.results("hf_model")["msg"]
+    common = {"repo_id": REPO, "dest": str(dest), "offline": True, "ignore_errors": True}
+    run = run_hf(tasks=[hf_task("incomplete", **common), hf_task("other revision", revision=GPTQ_BRANCH, **common)])
+    res = run.results("incomplete")
+    assert res["failed"] and "incomplete" in res["msg"] and "tokenizer.json" in res["msg"] and REPO in res["msg"]
+    assert "not " + GPTQ_BRANCH in run.results("other revision")["msg"]
+    assert hub.log == []
 
 
 def _closed_port():
@@ -284,7 +280,11 @@ def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path)
         ro.chmod(0o555)
         unwritable = str(ro / "model")
     port = _closed_port()
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "precious.bin").write_bytes(b"keep me")
     cases = [
+        ("absent refuses a folder without manifest", dict(state="absent", dest=str(stranger)), "refusing to remove"),
         ("invalid repo id", dict(repo_id="not-a-repo-id"), "invalid repo_id"),
         ("invalid repo id dots", dict(repo_id="Org/bad..name"), "invalid repo_id"),
         ("unknown repo", dict(repo_id="Org/Missing", dest=str(tmp_path / "missing")), "repository not found"),
@@ -305,5 +305,6 @@ def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path)
         assert text in msg, (name, msg)
         assert args.get("repo_id", REPO) in msg and "revision " + args.get("revision", "main") in msg, (name, msg)
     assert snapshot(tmp_path / "model") == before
+    assert (stranger / "precious.bin").read_bytes() == b"keep me"
     assert not (tmp_path / "missing").exists() and not (tmp_path / "escape").exists()
     assert not (tmp_path / "evil.json").exists() and not os.path.exists("/tmp/evil.json")
