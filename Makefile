@@ -100,8 +100,8 @@ demo: images ## demo: the bench master reaches its node image through a chroot
 	@echo "==> The full deployment demo (site.yml with local mirrors) comes with a later release;"
 	@echo "==> this one runs hpcllm.webui.image_probe inside the bench master container."
 	$(BIN)/molecule converge -s master
-	podman exec hpcllm-master cat /opt/hpcllm-probe/compute.txt
-	podman exec hpcllm-master findmnt --raw --noheadings --output TARGET \
+	podman exec $${HPCLLM_BENCH_PREFIX:-hpcllm}-master cat /opt/hpcllm-probe/compute.txt
+	podman exec $${HPCLLM_BENCH_PREFIX:-hpcllm}-master findmnt --raw --noheadings --output TARGET \
 		| grep -c '^/var/lib/warewulf/chroots/' | sed 's/^/mounts left under the image: /' || true
 	$(BIN)/molecule destroy -s master
 
