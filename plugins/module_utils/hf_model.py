@@ -432,49 +432,61 @@ class HfModel(object):
         self._apply(hub, commit, plan, manifest, new_manifest)
         return self.result
 
-    def _check_writable(self):
-        """Dest (or its nearest existing parent) must be writable; works without writing."""
+    def _existing_ancestor(self):
+        """dest, or its nearest existing parent."""
         probe = self.dest
         while not os.path.exists(probe):
             parent = os.path.dirname(probe)
             if parent == probe:
                 break
             probe = parent
+        return probe
+
+    def _check_writable(self):
+        """Dest (or its nearest existing parent) must be writable; works without writing."""
+        probe = self._existing_ancestor()
         if not os.access(probe, os.W_OK | os.X_OK):
             self.fail("dest %s is not writable (%s)" % (self.dest, probe))
+        return probe
 
     def _apply(self, hub, commit, plan, manifest, new_manifest):
-        self._check_writable()
+        probe = self._check_writable()
         fetch = plan["fetch"]
-        try:
-            os.makedirs(self.dest, exist_ok=True)
-        except OSError as exc:
-            self.fail("dest %s is not writable: %s" % (self.dest, exc))
         needed = sum(e["size"] for e, dummy in fetch)
         if needed:
-            free = self.disk_usage(self.dest).free
+            free = self.disk_usage(probe).free
             if needed > free:
                 self.fail("not enough space on device for %s (ENOSPC): %d bytes to download, %d free" % (self.dest, needed, free),
                           commit=commit)
+        # the first folder this run creates, removed again if the run fails before placing a file
+        created = None
+        if probe != self.dest:
+            created = os.path.join(probe, os.path.relpath(self.dest, probe).split(os.sep)[0])
         tmpdir = os.path.join(self.dest, TMP_NAME)
         placed = {}
         try:
-            if os.path.lexists(tmpdir):
-                shutil.rmtree(tmpdir)
-            os.mkdir(tmpdir, 0o700)
-        except OSError as exc:
-            self.fail("dest %s is not writable: %s" % (self.dest, exc), commit=commit)
-        try:
-            self._fetch_all(hub, commit, fetch, tmpdir, placed)
-            _prune(self.dest, plan["remove"])
-            write_manifest(self.dest, new_manifest)
-        except HfModelError as exc:
-            self._save_partial(manifest, placed)
-            self.fail(exc.msg, commit=commit, downloaded=sorted(placed), bytes_downloaded=sum(e["size"] for e in placed.values()))
-        except (IOError, OSError) as exc:
-            self._save_partial(manifest, placed)
-            what = "disk full (ENOSPC)" if exc.errno == errno.ENOSPC else "cannot write"
-            self.fail("%s in %s: %s" % (what, self.dest, exc), commit=commit, downloaded=sorted(placed))
+            try:
+                os.makedirs(self.dest, exist_ok=True)
+                if os.path.lexists(tmpdir):
+                    shutil.rmtree(tmpdir)
+                os.mkdir(tmpdir, 0o700)
+            except OSError as exc:
+                self.fail("dest %s is not writable: %s" % (self.dest, exc), commit=commit)
+            try:
+                self._fetch_all(hub, commit, fetch, tmpdir, placed)
+                _prune(self.dest, plan["remove"])
+                write_manifest(self.dest, new_manifest)
+            except HfModelError as exc:
+                self._save_partial(manifest, placed)
+                self.fail(exc.msg, commit=commit, downloaded=sorted(placed), bytes_downloaded=sum(e["size"] for e in placed.values()))
+            except (IOError, OSError) as exc:
+                self._save_partial(manifest, placed)
+                what = "disk full (ENOSPC)" if exc.errno == errno.ENOSPC else "cannot write"
+                self.fail("%s in %s: %s" % (what, self.dest, exc), commit=commit, downloaded=sorted(placed))
+        except HfModelError:
+            if created is not None and not placed:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import socket
+import subprocess
 
 import pytest
 
@@ -259,26 +260,37 @@ def test_offline_and_patterns(run_hf, hub, tmp_path):
     assert hub.log == []
 
 
+@pytest.fixture
+def unwritable(tmp_path):
+    """A folder this user cannot write to: mode 0555, or for root a read-only tmpfs; None if neither works."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        yield path
+        path.chmod(0o755)
+        return
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)], capture_output=True, check=False)
+    try:
+        yield path if proc.returncode == 0 else None
+    finally:
+        if proc.returncode == 0:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+
+
 def _closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path):
+def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path, unwritable):
     dest = tmp_path / "model"
     assert run_hf().rc == 0
     escaping = hub.create_repo("Org/Escape")
     hub.commit("Org/Escape", "main", {"config.json": b"{}", "../evil.json": b"{}"})
     hub.commit("Org/Escape", "abs", {"/tmp/evil.json": b"{}"}, parent="main", delete=["../evil.json"])
     assert escaping.refs
-    if os.geteuid() == 0:
-        unwritable = "/proc/hf_model_not_writable/model"
-    else:
-        ro = tmp_path / "ro"
-        ro.mkdir()
-        ro.chmod(0o555)
-        unwritable = str(ro / "model")
     port = _closed_port()
     stranger = tmp_path / "stranger"
     stranger.mkdir()
@@ -290,10 +302,12 @@ def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path)
         ("unknown repo", dict(repo_id="Org/Missing", dest=str(tmp_path / "missing")), "repository not found"),
         ("unknown revision", dict(revision="no-such-branch"), "revision not found"),
         ("network unreachable", dict(endpoint=f"http://127.0.0.1:{port}", revision="main"), "network unreachable"),
-        ("dest not writable", dict(dest=unwritable), "not writable"),
+        ("dest not writable", dict(dest=str(unwritable / "model")), "not writable"),
         ("path escaping dest", dict(repo_id="Org/Escape", dest=str(tmp_path / "escape")), "escape dest"),
         ("absolute path", dict(repo_id="Org/Escape", revision="abs", dest=str(tmp_path / "escape")), "escape dest"),
     ]
+    if unwritable is None:  # cannot make a folder this user cannot write to
+        cases = [c for c in cases if c[0] != "dest not writable"]
     tasks = [hf_task(name, ignore_errors=True, **dict({"endpoint": hub.url, "repo_id": REPO, "dest": str(dest)}, **args))
              for name, args, dummy in cases]
     before = snapshot(tmp_path / "model")
@@ -308,3 +322,27 @@ def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path)
     assert (stranger / "precious.bin").read_bytes() == b"keep me"
     assert not (tmp_path / "missing").exists() and not (tmp_path / "escape").exists()
     assert not (tmp_path / "evil.json").exists() and not os.path.exists("/tmp/evil.json")
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MiB tmpfs (root only; skipped where mounting is not possible)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_fails_before_writing(run_hf, small_fs):
+    dest = small_fs / "models" / "tiny"
+    run = run_hf(dest=str(dest))
+    res = run.results("hf_model")
+    assert run.rc != 0 and "ENOSPC" in res["msg"] and REPO in res["msg"] and "revision main" in res["msg"], res["msg"]
+    assert list(small_fs.iterdir()) == [], "nothing is written when the model cannot fit"

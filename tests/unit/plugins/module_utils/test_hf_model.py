@@ -348,6 +348,8 @@ def test_runner_errors_name_repo_and_revision(tmp_path, kw, fail_on, error, mess
     assert "revision %s" % kw.get("revision", "main") in info.value.msg and kw.get("repo_id", REPO) in info.value.msg
     assert not (dest / "w.safetensors").exists(), "no wrong or partial file under the final name"
     assert not (dest / TMP_NAME).exists()
+    if not (dest / MANIFEST_NAME).exists():
+        assert not dest.exists(), "a failed run that placed nothing leaves no folder behind"
 
 
 def test_runner_keeps_a_truthful_record_after_a_partial_failure(tmp_path):
