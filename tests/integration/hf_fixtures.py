@@ -7,7 +7,9 @@ import json
 import os
 import random
 import struct
+import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -125,9 +127,23 @@ def snapshot(root: Path) -> dict:
     return out
 
 
+@contextmanager
+def tmpfs(target: Path, options: str):
+    """A tmpfs mounted on target (root only), always unmounted again; yields None where mounting is impossible."""
+    target.mkdir(parents=True, exist_ok=True)
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, check=False
+    ).returncode == 0
+    try:
+        yield target if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(target)], check=False)
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 __all__ = ["Blob", "GPTQ_BRANCH", "REPO", "Hub", "gptq_files", "hf_env", "hf_task", "hub", "main_files", "safetensors",
-           "sha256_file", "snapshot", "write_playbook"]
+           "sha256_file", "snapshot", "tmpfs", "write_playbook"]

@@ -6,12 +6,11 @@ import json
 import os
 import random
 import socket
-import subprocess
 
 import pytest
 
 import hf_fixtures
-from hf_fixtures import GPTQ_BRANCH, REPO, hf_task, main_files, sha256_file, snapshot, write_playbook
+from hf_fixtures import GPTQ_BRANCH, REPO, hf_task, main_files, sha256_file, snapshot, tmpfs, write_playbook
 
 # fixtures shared with other hf tests
 hub = hf_fixtures.hub
@@ -264,18 +263,14 @@ def test_offline_and_patterns(run_hf, hub, tmp_path):
 def unwritable(tmp_path):
     """A folder this user cannot write to: mode 0555, or for root a read-only tmpfs; None if neither works."""
     path = tmp_path / "ro"
-    path.mkdir()
     if os.geteuid() != 0:
+        path.mkdir()
         path.chmod(0o555)
         yield path
         path.chmod(0o755)
         return
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)], capture_output=True, check=False)
-    try:
-        yield path if proc.returncode == 0 else None
-    finally:
-        if proc.returncode == 0:
-            subprocess.run(["umount", "-l", str(path)], check=False)
+    with tmpfs(path, "ro,size=64k") as mounted:
+        yield mounted
 
 
 def _closed_port():
@@ -326,18 +321,11 @@ def test_errors_name_repo_and_revision_and_change_nothing(run_hf, hub, tmp_path,
 
 @pytest.fixture
 def small_fs(tmp_path):
-    """A 1 MiB tmpfs (root only; skipped where mounting is not possible)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    """A 1 MiB tmpfs (root only; the test is skipped where mounting is not possible)."""
+    with tmpfs(tmp_path / "small", "size=1m") as mounted:
+        if mounted is None:
+            pytest.skip("cannot mount a tmpfs here (needs root)")
+        yield mounted
 
 
 def test_disk_full_fails_before_writing(run_hf, small_fs):
