@@ -28,3 +28,12 @@ def test_image_is_a_real_debian_chroot(host):
     assert host.file(f"{ROOTFS}/usr/bin/python3").exists
     out = host.check_output(f"chroot {ROOTFS} /usr/bin/python3 -c 'import sys; print(sys.version_info[:2])'")
     assert out == "(3, 11)"
+
+
+def test_image_was_imported_through_wwctl_once(host):
+    calls = host.file("/var/lib/warewulf/calls.log").content_string.splitlines()
+    imports = [c for c in calls if '"import"' in c]
+    assert len(imports) == 1, calls
+    assert '"/srv/bench/images/compute"' in imports[0]
+    # every later run found the image and asked wwctl for its rootfs instead
+    assert any('"show"' in c for c in calls)
