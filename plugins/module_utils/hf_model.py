@@ -554,6 +554,9 @@ class HfModel(object):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(one, entry) for entry, dummy in fetch]
             for future in futures:
+                if future.cancelled():
+                    # not started because an earlier download failed: nothing to report
+                    continue
                 try:
                     future.result()
                 except HfModelError as exc:
