@@ -62,6 +62,10 @@ class RelocateError(Exception):
         self.msg = msg
 
 
+class _CrossDevice(Exception):
+    """rename() refused with EXDEV."""
+
+
 # --------------------------------------------------------------------------- paths and state
 def partial_path(dest):
     return dest + PARTIAL_SUFFIX
@@ -243,7 +247,10 @@ def plan(state, required=True, force_copy=False):
             raise RelocateError("src {0} is gone and only a partial copy {1} exists: restore the source "
                                 "(reinstall it in the image) and run again".format(src, partial_path(dest)))
         if state.dest_kind == "dir":
-            return ("finish", link_step + tail) if (link_step or tail) else ("done", [])
+            if marker is not None:
+                return "finish", link_step + tail
+            # moved without a link asked for, or another image's copy: this image never had it
+            return ("done" if not link_step else "not_in_image"), []
         if required:
             raise RelocateError("neither src {0} nor dest {1} exists".format(src, dest))
         return "absent", []
@@ -257,7 +264,7 @@ def plan(state, required=True, force_copy=False):
                                     "after checking it".format(partial_path(dest), marker_path(dest)))
             return "resume_copy", parent + COPY_STEPS[1:] + link_step + tail
         if state.same_fs and not force_copy:
-            return "move", parent + [STEP_RENAME] + link_step + tail
+            return "move", parent + [STEP_MARK, STEP_RENAME] + link_step + [STEP_CLEAR_MARKER]
         return "copy", parent + COPY_STEPS + link_step + [STEP_CLEAR_MARKER]
 
     # src and dest are both directories
@@ -509,28 +516,30 @@ class Relocation(object):
         steps = list(steps)
         while steps:
             step = steps.pop(0)
-            if step == STEP_RENAME:
-                try:
-                    os.rename(self.src, self.dest)
-                except OSError as exc:
-                    if exc.errno != errno.EXDEV:
-                        raise RelocateError("cannot rename {0} to {1}: {2}".format(self.src, self.dest, exc))
-                    # a bind mount of the same filesystem: copy instead
-                    self.result["method"] = "copy"
-                    steps = COPY_STEPS + steps + [STEP_CLEAR_MARKER]
-                    self.actions.append("rename across mount points refused (EXDEV): copying instead")
-                    continue
-            else:
-                try:
-                    self._step(step)
-                except (IOError, OSError) as exc:
-                    raise RelocateError("{0} failed: {1}".format(self._describe(step), exc))
+            try:
+                self._step(step)
+            except _CrossDevice:
+                # a bind mount of the same filesystem refuses a rename: copy instead
+                self.result["method"] = "copy"
+                steps = COPY_STEPS[1:] + steps
+                self.actions.append("rename across mount points refused (EXDEV): copying instead")
+                continue
+            except (IOError, OSError) as exc:
+                raise RelocateError("{0} failed: {1}".format(self._describe(step), exc))
             self.actions.append(self._describe(step))
 
     def _step(self, step):
         src, dest, part = self.src, self.dest, partial_path(self.dest)
         if step == STEP_MKPARENT:
             os.makedirs(os.path.dirname(dest), 0o755)
+        elif step == STEP_RENAME:
+            try:
+                os.rename(src, dest)
+            except OSError as exc:
+                if exc.errno == errno.EXDEV:
+                    raise _CrossDevice()
+                raise
+            _fsync_dir(os.path.dirname(dest))
         elif step == STEP_MARK:
             write_marker(dest, src, PHASE_COPYING)
         elif step == STEP_COPY:

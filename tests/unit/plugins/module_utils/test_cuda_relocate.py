@@ -134,7 +134,8 @@ COPY = ["mark", "copy", "verify", "mark_verified", "promote", "remove_source"]
 
 PLAN_CASES = [
     # (id, state, kwargs, situation, steps)
-    ("fresh same fs", dict(same_fs=True), {}, "move", ["rename", "link"]),
+    ("fresh same fs", dict(same_fs=True), {}, "move", ["mark", "rename", "link", "clear_marker"]),
+    ("killed before the rename", dict(same_fs=True, marker=MARK_COPYING), {}, "move", ["mark", "rename", "link", "clear_marker"]),
     ("fresh same fs forced copy", dict(same_fs=True), dict(force_copy=True), "copy", COPY + ["link", "clear_marker"]),
     ("fresh cross fs", dict(), {}, "copy", COPY + ["link", "clear_marker"]),
     ("fresh, no parent", dict(dest_parent_exists=False), {}, "copy", ["mkparent"] + COPY + ["link", "clear_marker"]),
@@ -149,7 +150,9 @@ PLAN_CASES = [
      "finish", ["clear_marker"]),
     ("done", dict(src_kind="link", src_target=LINK, dest_kind="dir"), {}, "done", []),
     ("done without link", dict(src_kind="missing", dest_kind="dir", link=None), {}, "done", []),
-    ("link deleted by hand", dict(src_kind="missing", dest_kind="dir"), {}, "finish", ["link"]),
+    ("killed after the rename", dict(src_kind="missing", dest_kind="dir", marker=MARK_COPYING), {}, "finish",
+     ["link", "clear_marker"]),
+    ("another image's copy, never in this one", dict(src_kind="missing", dest_kind="dir"), {}, "not_in_image", []),
     ("bind-mounted /opt", dict(dest_kind="dir", same_inode=True), {}, "in_place", []),
     ("copy of another image", dict(dest_kind="dir"), {}, "duplicate", ["compare", "remove_source", "link"]),
     ("optional and absent", dict(src_kind="missing"), dict(required=False), "absent", []),
@@ -227,8 +230,8 @@ class Killed(BaseException):
 CRASH_STEPS = ["mark", "copy", "verify", "mark_verified", "promote", "remove_source", "link"]
 
 
-@pytest.mark.parametrize("crash_after", CRASH_STEPS)
-def test_killed_after_any_step_resumes_without_losing_a_file(paths, monkeypatch, crash_after):
+@pytest.mark.parametrize("crash_after, force_copy", [(s, True) for s in CRASH_STEPS] + [(s, False) for s in ("mark", "rename", "link")])
+def test_killed_after_any_step_resumes_without_losing_a_file(paths, monkeypatch, crash_after, force_copy):
     real_step = Relocation._step
 
     def step_then_die(self, step):
@@ -238,12 +241,12 @@ def test_killed_after_any_step_resumes_without_losing_a_file(paths, monkeypatch,
 
     monkeypatch.setattr(Relocation, "_step", step_then_die)
     with pytest.raises(Killed):
-        relocation(paths, force_copy=True).run()
+        relocation(paths, force_copy=force_copy).run()
     monkeypatch.setattr(Relocation, "_step", real_step)
-    result = relocation(paths, force_copy=True).run()
+    result = relocation(paths, force_copy=force_copy).run()
     assert result["changed"] is True
     assert_moved(paths)
-    assert relocation(paths, force_copy=True).run()["changed"] is False
+    assert relocation(paths, force_copy=force_copy).run()["changed"] is False
 
 
 def test_killed_in_the_middle_of_the_copy(paths):
@@ -423,3 +426,20 @@ def test_real_bind_mounted_opt_is_left_in_place(tmp_path):
     """.format(src=str(image_opt / "nvidia" / "nsight-systems" / "2023.3.1"), dest=str(nsight)))
     assert out["changed"] is False and out["situation"] == "in_place" and out["bytes_removed"] == 0
     assert (nsight / "nsys").read_text() == "stand-in\n"
+
+
+@ROOT_ONLY
+def test_real_bind_mount_of_the_same_filesystem_falls_back_to_a_copy(paths):
+    tmp = paths["tmp"]
+    (tmp / "opt").mkdir()
+    (tmp / "opt-real").mkdir()
+    out = _in_namespace(tmp, "mount --bind {0} {1}".format(tmp / "opt-real", tmp / "opt"), """
+        import json
+        from ansible_collections.hpcllm.webui.plugins.module_utils.cuda_relocate import Relocation
+        print(json.dumps(Relocation({src!r}, {dest!r}, link="/opt/cuda/cuda-12.3").run()))
+    """.format(src=paths["src"], dest=paths["dest"]))
+    assert out["situation"] == "move" and out["method"] == "copy"
+    assert "rename across mount points refused (EXDEV): copying instead" in out["actions"]
+    assert manifest(str(tmp / "opt-real" / "cuda" / "cuda-12.3")) == paths["before"]
+    assert os.readlink(paths["src"]) == LINK
+    assert not os.path.exists(marker_path(str(tmp / "opt-real" / "cuda" / "cuda-12.3")))
