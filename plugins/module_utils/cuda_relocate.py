@@ -468,10 +468,11 @@ class Relocation(object):
         situation, steps = plan(state, required=self.required, force_copy=self.force_copy)
         self.result["situation"] = situation
         self.result["steps"] = list(steps)
+        self._planned = (0, 0)
         if STEP_REMOVE_SOURCE in steps or STEP_RENAME in steps:
-            size, count = tree_size(self.src)
-            self.result["bytes_removed"] = size
-            self.result["files"] = count
+            self._planned = tree_size(self.src)
+            if self.check_mode:
+                self.result["bytes_removed"], self.result["files"] = self._planned
         if STEP_RENAME in steps:
             self.result["method"] = "rename"
         elif STEP_COPY in steps:
@@ -507,7 +508,7 @@ class Relocation(object):
             STEP_PROMOTE: "rename {0} to {1}".format(part, dest),
             STEP_COMPARE: "compare {0} with {1} ({2}) before removing the source".format(dest, src, self.verify),
             STEP_CHECK_REST: "check that what is left of {0} is in {1}".format(src, dest),
-            STEP_REMOVE_SOURCE: "remove {0} ({1} bytes)".format(src, self.result["bytes_removed"]),
+            STEP_REMOVE_SOURCE: "remove {0} ({1} bytes)".format(src, self._planned[0]),
             STEP_LINK: "link {0} -> {1}".format(src, self.link),
             STEP_CLEAR_MARKER: "remove marker {0}".format(marker_path(dest)),
         }[step]
@@ -526,6 +527,9 @@ class Relocation(object):
                 continue
             except (IOError, OSError) as exc:
                 raise RelocateError("{0} failed: {1}".format(self._describe(step), exc))
+            if step in (STEP_RENAME, STEP_REMOVE_SOURCE):
+                # counted once the bytes really left the image
+                self.result["bytes_removed"], self.result["files"] = self._planned
             self.actions.append(self._describe(step))
 
     def _step(self, step):

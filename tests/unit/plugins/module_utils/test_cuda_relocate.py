@@ -443,3 +443,12 @@ def test_real_bind_mount_of_the_same_filesystem_falls_back_to_a_copy(paths):
     assert manifest(str(tmp / "opt-real" / "cuda" / "cuda-12.3")) == paths["before"]
     assert os.readlink(paths["src"]) == LINK
     assert not os.path.exists(marker_path(str(tmp / "opt-real" / "cuda" / "cuda-12.3")))
+
+
+def test_a_refusal_reports_nothing_removed(paths):
+    shutil.copytree(paths["src"], paths["dest"], symlinks=True)
+    os.unlink(os.path.join(paths["dest"], "bin", "nvcc"))
+    runner = relocation(paths)
+    with pytest.raises(RelocateError):
+        runner.run()
+    assert runner.result["bytes_removed"] == 0 and runner.result["actions"] == []
