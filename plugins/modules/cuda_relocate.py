@@ -27,7 +27,9 @@ description:
   - When O(dest) exists but this module did not write it (another image relocated the same version), the source is
     removed only if both trees are identical; otherwise the module fails and changes nothing.
 author:
-  - hpcllm.webui developers
+  - hpcllm.webui developers (@hpcllm)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -38,6 +40,8 @@ attributes:
     support: full
     details:
       - Shows what O(src) and O(dest) are (folder, symlink, absent) before and after.
+  platform:
+    platforms: posix
 options:
   src:
     description:
@@ -117,7 +121,7 @@ situation:
   description:
     - What the module found. V(move) and V(copy) a fresh move, V(resume_copy) and V(resume_remove) an interrupted one,
       V(finish) a move that only lacks its link or still has its marker, V(duplicate) a O(dest) written by someone else
-      (an identical tree: only the source is removed), V(in_place) O(src) and O(dest) are the same folder (bind mount),
+      (an identical tree, so only the source is removed), V(in_place) O(src) and O(dest) are the same folder (bind mount),
       V(absent) nothing to move (O(required=false)), V(done) nothing to do.
   returned: always
   type: str

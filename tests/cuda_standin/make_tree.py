@@ -33,7 +33,7 @@ def write(path, data, mode, seed):
 
 
 def payload(rng, size):
-    return rng.randbytes(size) if hasattr(rng, "randbytes") else bytes(rng.getrandbits(8) for _ in range(size))
+    return rng.randbytes(size)
 
 
 def make_cuda(root, rng, seed, small, large, large_mb):
