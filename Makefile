@@ -56,6 +56,7 @@ lint: yamllint ansible-lint ## yamllint and ansible-lint (production profile)
 
 yamllint: venv
 	$(BIN)/yamllint --strict .
+	@echo "yamllint: passed (strict)"
 
 ansible-lint: venv link
 	$(BIN)/ansible-lint --profile production --strict
@@ -67,7 +68,8 @@ sanity: venv ## ansible-test sanity on a copy laid at ansible_collections/hpcllm
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	dest=$$tmp/ansible_collections/hpcllm/webui; mkdir -p $$dest; \
 	git ls-files -co --exclude-standard | rsync -a --files-from=- ./ $$dest/; \
-	cd $$dest && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+	cd $$dest && $(BIN)/ansible-test sanity --venv --python 3.11 --color no; \
+	echo "ansible-test sanity: passed (no ignore file)"
 
 units: venv link ## unit tests (pytest)
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
