@@ -30,7 +30,16 @@ def test_ssl_links_openssl(host):
 
 
 def test_pip_came_with_the_build(host):
-    assert host.run(f"{PREFIX}/bin/pip3.11 --version").rc == 0
+    assert host.file(f"{PREFIX}/bin/pip3.11").content_string.startswith(f"#!{PYTHON}\n")
+    out = host.check_output(f"{PREFIX}/bin/pip3.11 --version")
+    assert f"from {PREFIX}/lib/python3.11/site-packages/pip " in out
+
+
+def test_nothing_names_the_staging_folder(host):
+    # pip's scripts and byte code name the prefix, never the temporary build folder
+    # (sysconfig and the config Makefile record the build folder in every CPython build)
+    assert host.run(f"grep -lI hpcllm-python-build- {PREFIX}/bin/*").stdout == ""
+    assert host.run(f"grep -rl hpcllm-python-build- {PREFIX}/lib/python3.11/site-packages").stdout == ""
 
 
 def test_build_record(host):
@@ -38,7 +47,7 @@ def test_build_record(host):
     assert record == {
         "version": "3.11.2",
         "sha256": "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849",
-        "configure_args": [f"--prefix={PREFIX}"],
+        "configure_args": [f"--prefix={PREFIX}", "--with-ensurepip=no"],
         "os_release": "Debian 12",
     }
 
@@ -94,4 +103,4 @@ def test_removed_packages_are_forgotten(host):
 
 
 def test_no_build_folder_left(host):
-    assert host.check_output("find /var/tmp /opt -maxdepth 3 -name 'hpcllm-python-build-*' -o -name '*.hpcllm-*'") == ""
+    assert host.check_output("find /var/tmp /opt -maxdepth 3 -name 'hpcllm-python-build-*' -o -name '*.hpcllm-new' -o -name '*.hpcllm-old'") == ""
