@@ -61,5 +61,7 @@ def test_default_target_multi_user(host):
 
 
 def test_dnf_caches_cleaned(host):
-    out = host.check_output("find /var/cache/dnf -type f ! -name '*lock*' 2>/dev/null || true")
+    # what `dnf clean all` removes: packages and repository metadata
+    out = host.check_output("find /var/cache/dnf -type f \\( -name '*.rpm' -o -name '*.solv*' -o -name 'repomd.xml' "
+                            "-o -name '*.xml.*' -o -name '*.sqlite*' \\) 2>/dev/null || true")
     assert out == ""
