@@ -27,10 +27,11 @@ import os
 import shutil
 import stat
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._files import HASH_CHUNK, hash_file, nearest_existing
+
 PARTIAL_SUFFIX = ".partial"
 MARKER_SUFFIX = ".cuda_relocate"
 MARKER_FORMAT = 1
-HASH_CHUNK = 4 * 1024 * 1024
 VERIFY_CHOICES = ("sha256", "size")
 
 # phases written into the marker
@@ -93,17 +94,6 @@ def _kind(st):
     if stat.S_ISDIR(st.st_mode):
         return "dir"
     return "other"
-
-
-def nearest_existing(path):
-    """The path itself or its closest existing ancestor."""
-    path = os.path.abspath(path)
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
 
 
 def _ancestors_stats(path):
@@ -306,14 +296,7 @@ def tree_size(root):
 
 
 def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(HASH_CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hash_file(hashlib.sha256(), path)
 
 
 def _set_meta(path, st, is_link=False):

@@ -25,12 +25,13 @@ import stat
 import tempfile
 import threading
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._files import hash_file, nearest_existing
+
 MANIFEST_NAME = ".hf_model.json"
 TMP_NAME = ".hf_model.tmp"
 MANIFEST_FORMAT = 1
 RESERVED_NAMES = (MANIFEST_NAME, TMP_NAME)
 VERIFY_CHOICES = ("none", "size", "sha256")
-HASH_CHUNK = 4 * 1024 * 1024
 ATTEMPTS = 3
 
 _REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$")
@@ -142,10 +143,7 @@ def file_digest(path, entry):
         digest = hashlib.sha256()
     else:
         digest = hashlib.sha1(b"blob %d\0" % size)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return (kind, digest.hexdigest())
+    return (kind, hash_file(digest, path))
 
 
 def remote_entry(path, size, sha256=None, blob_id=None):
@@ -432,19 +430,9 @@ class HfModel(object):
         self._apply(hub, commit, plan, manifest, new_manifest)
         return self.result
 
-    def _existing_ancestor(self):
-        """dest, or its nearest existing parent."""
-        probe = self.dest
-        while not os.path.exists(probe):
-            parent = os.path.dirname(probe)
-            if parent == probe:
-                break
-            probe = parent
-        return probe
-
     def _check_writable(self):
         """Dest (or its nearest existing parent) must be writable; works without writing."""
-        probe = self._existing_ancestor()
+        probe = nearest_existing(self.dest)
         if not os.access(probe, os.W_OK | os.X_OK):
             self.fail("dest %s is not writable (%s)" % (self.dest, probe))
         return probe
