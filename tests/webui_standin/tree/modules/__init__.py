@@ -1,0 +1,1 @@
+# Stand-in for text-generation-webui's modules package (tests only).
