@@ -20,7 +20,7 @@ description:
     when absent); on 4.6, which ignores C(mount) keys, an C(fstab) resource of a profile or node in O(nodes_conf)
     (C(spec) C(<server>:<path>), C(file) O(path), C(vfstype) nfs or nfs4). On every version an C(etc/fstab) or
     C(etc/fstab.ww) file of an overlay under O(overlays_dir) with a line that mounts C(<server>:<path>) on O(path)
-    with type nfs or nfs4 also counts. Entries with C(noauto) (without C(x-systemd.automount)) do not count:
+    with type nfs or nfs4 also counts. Entries with C(noauto) (without C(x-systemd.automount)) do not count,
     they are not mounted at boot, like the C(/opt) resource Warewulf 4.6 adds to its default profile.
   - With O(state=checked) (the default) it changes nothing and fails, when the folder is not exported or not
     mounted, with the exact lines to set in O(conf) (or the profile resource on 4.6), the commands to run next,
