@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - PyYAML comes with ansible-core
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import WarewulfError, WarewulfRunner
+from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import WarewulfError, WarewulfRunner, run_module
 
 DEFAULT_CONF = '/etc/warewulf/warewulf.conf'
 DEFAULT_NODES_CONF = '/etc/warewulf/nodes.conf'
@@ -52,6 +52,11 @@ class NfsNotReady(WarewulfError):
     def __init__(self, msg, result):
         super(NfsNotReady, self).__init__(msg)
         self.result = result
+
+    def as_result(self):
+        failed = dict(self.result)
+        failed['msg'] = self.msg
+        return failed
 
 
 # ---------------------------------------------------------------------------------------
@@ -510,17 +515,4 @@ def run_nfs_module(module):
     if not HAS_YAML:
         from ansible.module_utils.basic import missing_required_lib
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    logic = WarewulfNfs(module)
-    try:
-        result = logic.run()
-    except NfsNotReady as exc:
-        failed = dict(exc.result)
-        for warning in logic.runner.warnings + failed.pop('warnings', []):
-            module.warn(warning)
-        failed.pop('msg', None)
-        module.fail_json(msg=exc.msg, **failed)
-    except WarewulfError as exc:
-        module.fail_json(**exc.as_result())
-    for warning in logic.runner.warnings + result.pop('warnings', []):
-        module.warn(warning)
-    module.exit_json(**result)
+    run_module(module, WarewulfNfs)

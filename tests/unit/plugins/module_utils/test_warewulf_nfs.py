@@ -407,3 +407,13 @@ def test_unparsable_nodes_conf_names_option(tmp_path):
     with pytest.raises(WarewulfError) as err:
         WarewulfNfs(module).run()
     assert f"cannot parse {tmp_path}/nodes.conf (option nodes_conf)" in err.value.msg
+
+
+def test_not_ready_result_carries_the_facts(tmp_path):
+    module = FakeModule(params(tmp_path, "warewulf-4.5-no-opt.conf"))
+    with pytest.raises(NfsNotReady) as err:
+        WarewulfNfs(module).run()
+    failed = err.value.as_result()
+    assert failed["msg"] == err.value.msg
+    assert failed["exported"] is False and failed["mounted"] is False and failed["changed"] is False
+    assert failed["instructions"][0] == f"In {tmp_path}/warewulf.conf, add to `nfs: export paths:`:"
