@@ -22,7 +22,7 @@ SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule
 COLLECTION_LINK := $(REPO)/.build/collections/ansible_collections/hpcllm/webui
 
 .PHONY: help setup apt venv link images lint yamllint ansible-lint sanity units \
-	integration molecule test build bench demo clean
+	integration molecule test build bench demo demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,14 +98,14 @@ bench: setup ## benchmarks (ratios measured side by side in one run)
 	@set -e; for b in bench/bench_*.py; do \
 		[[ -e $$b ]] || continue; echo "==> $$b"; $(BIN)/python $$b; done
 
-demo: images ## demo: the bench master reaches its node image through a chroot
-	@echo "==> The full deployment demo (site.yml with local mirrors) comes with a later release;"
-	@echo "==> this one runs hpcllm.webui.image_probe inside the bench master container."
-	$(BIN)/molecule converge -s master
-	podman exec $${HPCLLM_BENCH_PREFIX:-hpcllm}-master cat /opt/hpcllm-probe/compute.txt
-	podman exec $${HPCLLM_BENCH_PREFIX:-hpcllm}-master findmnt --raw --noheadings --output TARGET \
-		| grep -c '^/var/lib/warewulf/chroots/' | sed 's/^/mounts left under the image: /' || true
-	$(BIN)/molecule destroy -s master
+demo: images ## the whole deployment: site.yml inside a bench master against local mirrors
+	@echo "==> Bringing up the demo master ($${HPCLLM_BENCH_PREFIX:-hpcllm}-site), its mirrors, and running site.yml in it"
+	$(BIN)/molecule converge -s site
+	@podman exec -i $${HPCLLM_BENCH_PREFIX:-hpcllm}-site bash -s < tests/bench/demo-summary.sh
+	@echo "==> The demo master keeps running; remove it with: make demo-clean"
+
+demo-clean: ## remove the demo master
+	$(BIN)/molecule destroy -s site
 
 clean: ## remove the virtualenv, build folders and caches (not the podman images)
 	rm -rf .venv .build .cache tests/output .pytest_cache

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Stand-in for the text-generation-webui GitHub repository (tests only): builds a local git repository from tree/.
 #
-#   tests/webui_standin/make_repo.sh DEST
+#   tests/webui_standin/make_repo.sh DEST [BARE]
+#
+# With BARE, also writes a bare clone there, ready for git's "dumb" HTTP protocol
+# (`git update-server-info`), so any static file server (python3 -m http.server) can
+# serve it as a mirror: git clone http://127.0.0.1:PORT/<...>/BARE
 #
 # Creates DEST (a non-bare repository; clone it with file:// or a path) with branch
 # `main` and three commits made with fixed authors and dates, so the commit ids are the
@@ -42,4 +46,8 @@ commit "2023-09-21T10:00:00+00:00" "Add the openai extension"
 echo "__version__ = 'standin-3'" > "$dest/modules/version.py"
 g add -A
 commit "2023-09-22T10:00:00+00:00" "Bump version"
+if [[ -n ${2:-} ]]; then
+    git clone -q --bare "$dest" "$2"
+    git -C "$2" update-server-info
+fi
 g rev-parse HEAD

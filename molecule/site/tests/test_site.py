@@ -1,0 +1,178 @@
+"""Testinfra checks of the full-stack bench after site.yml ran twice inside the master."""
+
+import json
+import re
+import time
+
+import pytest
+
+CHROOTS = "/var/lib/warewulf/chroots"
+ROOTFS = f"{CHROOTS}/compute/rootfs"
+LITE = f"{CHROOTS}/compute-lite/rootfs"
+ROOT = "/opt/ai_apps/webui_llama2"
+WEBUI = f"{ROOT}/text-generation-webui"
+CHECKOUT = "/root/hpcllm-webui"
+SECRETS = ("bench-gradio-password-1f4e", "hf_benchtoken_9c1d")
+
+
+def image_kernels(host, rootfs):
+    return sorted(host.check_output(f"ls {rootfs}/lib/modules").split())
+
+
+def test_nvidia_module_built_for_the_image_kernel_not_the_masters(host):
+    kernels = image_kernels(host, ROOTFS)
+    assert kernels, "no kernel in the image"
+    running = host.check_output("uname -r")
+    assert running not in kernels
+    for kver in kernels:
+        ko = f"{ROOTFS}/lib/modules/{kver}/updates/dkms/nvidia-current.ko"
+        assert host.file(ko).exists, ko
+        vermagic = host.check_output(f"modinfo -F vermagic {ko}")
+        assert vermagic.split()[0] == kver
+
+
+def test_second_image_has_no_driver_and_no_cuda(host):
+    assert not host.file(f"{LITE}/usr/local/cuda-12.3").exists
+    assert host.run(f"ls {LITE}/lib/modules/*/updates/dkms/nvidia-current.ko").rc != 0
+
+
+def test_cuda_moved_to_opt_and_linked_back_intact(host):
+    link = host.file(f"{ROOTFS}/usr/local/cuda-12.3")
+    assert link.is_symlink
+    assert link.linked_to == "/opt/cuda/cuda-12.3"
+    moved = host.check_output("python3 /srv/bench/make_tree.py --manifest-of /opt/cuda/cuda-12.3")
+    assert moved == host.file("/srv/bench/cuda-12.3.manifest").content_string.strip()
+
+
+def test_python_built_from_the_mirror_and_working(host):
+    py = f"{ROOT}/python_3.11.2/bin/python3.11"
+    out = host.check_output(f"{py} -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, readline, uuid, sys; print(sys.version.split()[0])'")
+    assert out == "3.11.2"
+    record = json.loads(host.file(f"{ROOT}/python_3.11.2/.hpcllm-build.json").content_string)
+    assert record["sha256"] == "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
+
+
+def test_webui_at_the_pinned_commit(host):
+    pinned = host.file(f"{CHECKOUT}/inventories/bench/group_vars/all/zz-bench-webui.yml").content_string
+    commit = re.search(r"webui_version: ([0-9a-f]{40})", pinned).group(1)
+    head = host.check_output(f"git -c safe.directory='*' -C {WEBUI} rev-parse HEAD")
+    assert head == commit
+    dirty = host.check_output(f"git -c safe.directory='*' -C {WEBUI} status --porcelain --untracked-files=no")
+    assert dirty == ""
+
+
+def test_webui_venv_installed_from_the_lock(host):
+    out = host.check_output(f"{ROOT}/venv/bin/python -c 'import yaml, markdown, websockets, six; print(yaml.__version__)'")
+    assert out == "6.0.1"
+
+
+def hub_expected(host):
+    return json.loads(host.file("/srv/bench/hub-expected.json").content_string)
+
+
+def test_every_model_at_the_expected_commit_with_correct_files_and_link(host):
+    expected = hub_expected(host)
+    assert len(expected["models"]) == 5
+    for name, want in expected["models"].items():
+        folder = f"{ROOT}/models/{name}"
+        manifest = json.loads(host.file(f"{folder}/.hf_model.json").content_string)
+        assert manifest["commit"] == want["commit"], name
+        for path, sha in want["files"].items():
+            got = host.check_output(f"sha256sum {folder}/{path}").split()[0]
+            assert got == sha, f"{name}/{path}"
+        link = host.file(f"{WEBUI}/models/{name}")
+        assert link.is_symlink
+        assert host.check_output(f"readlink -f {WEBUI}/models/{name}") == folder
+
+
+def test_everything_in_the_install_root_belongs_to_the_run_user(host):
+    wrong = host.check_output(f"find {ROOT} \\( ! -user test -o ! -group users \\) -print")
+    assert wrong == ""
+
+
+def test_gradio_auth_file_is_private(host):
+    auth = host.file(f"{ROOT}/webui/gradio-auth.txt")
+    assert auth.mode == 0o600
+    assert auth.user == "test"
+
+
+def test_secrets_never_in_the_runs_output(host):
+    log = host.file("/root/site-runs.log").content_string
+    assert "PLAY RECAP" in log
+    for secret in SECRETS:
+        assert secret not in log
+
+
+def test_images_built_with_nothing_mounted(host):
+    mounts = host.check_output("findmnt --raw --noheadings --output TARGET").splitlines()
+    assert [m for m in mounts if m.startswith(CHROOTS)] == []
+    for image in ("compute", "compute-lite"):
+        assert host.file(f"/var/lib/warewulf/provision/container/{image}.img").exists
+        listing = host.file(f"/var/lib/warewulf/provision/container/{image}.img").content_string
+        # the built image holds the image's /opt mount point, never the master's /opt contents
+        assert "opt/ai_apps" not in listing
+    calls = host.file("/var/lib/warewulf/calls.log").content_string.splitlines()
+    assert any('"build"' in c for c in calls)
+
+
+def test_nodes_mount_opt_from_the_master(host):
+    conf = host.file("/etc/warewulf/warewulf.conf").content_string
+    assert re.search(r"path: /opt\s+export options: [^\n]+\s+mount options: [^\n]+\s+mount: true", conf), conf
+
+
+def launchers(host):
+    names = host.check_output(f"ls {ROOT}").split()
+    return sorted(n for n in names if n.startswith("run_wizard_") and n.endswith(".sh"))
+
+
+def state(host, port, user="test"):
+    out = host.run(f"curl -sf -u alice:{SECRETS[0]} http://127.0.0.1:{port}/standin/state")
+    return json.loads(out.stdout) if out.rc == 0 else None
+
+
+def start(host, user, launcher, offset):
+    ui, api, stream, oai = 17860 + offset, 15000 + offset, 15005 + offset, 15100 + offset
+    cmd = (f"cd /tmp && OPENEDAI_PORT={oai} setsid {ROOT}/{launcher} --listen-port {ui} "
+           f"--api-blocking-port {api} --api-streaming-port {stream} "
+           f"> /tmp/{user}-{launcher}.log 2>&1 < /dev/null &")
+    host.run(f"runuser -u {user} -- bash -c '{cmd}'")
+    return ui, api, oai
+
+
+def wait_state(host, port):
+    for _ in range(60):
+        got = state(host, port)
+        if got:
+            return got
+        time.sleep(0.5)
+    return None
+
+
+def test_five_model_launchers(host):
+    assert launchers(host) == sorted([
+        "run_wizard_13b_8bit_code.sh", "run_wizard_7b_16bit_code.sh", "run_wizard_13b_4bit_code.sh",
+        "run_wizard_7b_4bit_code.sh", "run_wizard_1b_32bit_code.sh"])
+
+
+@pytest.mark.parametrize("offset", [0])
+def test_each_launcher_starts_its_own_model_and_answers_the_health_check(host, offset):
+    expected = hub_expected(host)["launchers"]
+    for i, launcher in enumerate(launchers(host)):
+        ui, api, oai = start(host, "test", launcher, offset + i * 10)
+        try:
+            got = wait_state(host, ui)
+            assert got, host.file(f"/tmp/test-{launcher}.log").content_string
+            want = expected[launcher]
+            assert got["model"] == want["model"]
+            assert got["model_path"] == f"{ROOT}/models/{want['model']}"
+            for flag in want["flags"]:
+                assert flag in got["argv"], (launcher, got["argv"])
+            assert "--listen" in got["argv"] and "--api" in got["argv"]
+            assert got["settings"]["max_new_tokens"] == 2048
+            # started from the user's own folder, which holds the web UI's server.py
+            assert host.file(f"{got['cwd']}/server.py").exists
+            assert got["cwd"].startswith("/home/test/")
+            health = host.run(f"runuser -u test -- {ROOT}/webui_health.sh --api-port {api} --openai-port {oai}")
+            assert health.rc == 0, health.stdout + health.stderr
+        finally:
+            host.run(f"pkill -u test -f 'server.py' ; sleep 0.5")
