@@ -521,12 +521,18 @@ class WarewulfInfo(object):
 
 
 def run_module(module, logic):
-    """Run logic(module).run() and exit the module with its result, or fail with the command's details."""
+    """Run logic(module).run() and exit the module with its result, or fail with the command's details
+    (plus whatever result the error carries); warnings are shown either way."""
     instance = logic(module)
     try:
         result = instance.run()
     except WarewulfError as exc:
-        module.fail_json(**exc.as_result())
+        result = exc.as_result()
+        failed = True
+    else:
+        failed = False
     for warning in instance.runner.warnings + result.pop('warnings', []):
         module.warn(warning)
+    if failed:
+        module.fail_json(**result)
     module.exit_json(**result)

@@ -37,3 +37,20 @@ def test_image_was_imported_through_wwctl_once(host):
     assert '"/srv/bench/images/compute"' in imports[0]
     # every later run found the image and asked wwctl for its rootfs instead
     assert any('"show"' in c for c in calls)
+
+
+def test_warewulf_conf_mounts_opt_on_the_nodes_with_comments_kept(host):
+    conf = host.file("/etc/warewulf/warewulf.conf")
+    assert conf.mode == 0o640
+    text = conf.content_string
+    # the /opt entry's `mount: false` became true by a line edit: its trailing comment stayed
+    assert "    mount: true # site: not yet" in text
+    assert "mount: false" not in text
+    assert "# /home for the users, /opt for the software" in text
+    backups = host.check_output("ls /etc/warewulf").split()
+    assert len([b for b in backups if b.startswith("warewulf.conf.") and b.endswith("~")]) == 1, backups
+
+
+def test_configure_nfs_ran_once_only_after_the_change(host):
+    calls = host.file("/var/lib/warewulf/calls.log").content_string.splitlines()
+    assert len([c for c in calls if '"argv": ["configure", "nfs"]' in c]) == 1, calls
