@@ -58,7 +58,7 @@ def main() -> int:
     try:
         molecule("create", env=env)
         molecule("prepare", env=env)
-        first, changed1, _ = site_run(container)
+        first, changed1, _out1 = site_run(container)
         second, changed2, out2 = site_run(container)
     finally:
         if not args.keep:

@@ -140,7 +140,7 @@ def start(host, user, launcher, offset):
 
 
 def wait_state(host, port):
-    for _ in range(60):
+    for _attempt in range(60):
         got = state(host, port)
         if got:
             return got
@@ -175,4 +175,4 @@ def test_each_launcher_starts_its_own_model_and_answers_the_health_check(host, o
             health = host.run(f"runuser -u test -- {ROOT}/webui_health.sh --api-port {api} --openai-port {oai}")
             assert health.rc == 0, health.stdout + health.stderr
         finally:
-            host.run(f"pkill -u test -f 'server.py' ; sleep 0.5")
+            host.run("pkill -u test -f 'server.py' ; sleep 0.5")

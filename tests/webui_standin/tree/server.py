@@ -24,7 +24,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import markdown  # noqa: F401  (the real server imports it; proves the venv is used)
+# the real server imports Markdown; importing it here proves the venv is the one used
+import markdown  # noqa: F401  pylint: disable=unused-import
 import yaml
 
 from modules import shared
@@ -83,7 +84,7 @@ def handler(routes, auth=None):
                 header = self.headers.get("Authorization", "")
                 ok = False
                 if header.startswith("Basic "):
-                    user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
+                    user, _sep, pw = base64.b64decode(header[6:]).decode().partition(":")
                     ok = (user, pw) in auth
                 if not ok:
                     self.send_response(401)
