@@ -15,7 +15,7 @@ TAG_COMMIT = "916001ad6374a6d9805ccb428622a51bec43dc12"  # v0.0-standin
 
 
 def git(host, *args, root=WEBUI):
-    return host.check_output("git -c safe.directory='*' -C %s %s", root, " ".join(args))
+    return host.check_output("git -c safe.directory='*' -C %s" + " %s" * len(args), root, *args)
 
 
 def launch_env(host, root=ROOT):
