@@ -1,0 +1,164 @@
+"""Testinfra checks of the image container after the webui converge, idempotence and side effects."""
+
+import hashlib
+import json
+import time
+
+import pytest
+
+ROOT = "/opt/ai_apps/webui_llama2"
+WEBUI = f"{ROOT}/text-generation-webui"
+CONF = f"{ROOT}/webui"
+VENV_PY = f"{ROOT}/venv/bin/python"
+COMMIT = "8ac9119b9a7cce81b5f31f52a3d144c51420f838"  # HEAD of the stand-in's main
+TAG_COMMIT = "916001ad6374a6d9805ccb428622a51bec43dc12"  # v0.0-standin
+
+
+def git(host, *args, root=WEBUI):
+    return host.check_output("git -c safe.directory='*' -C %s" + " %s" * len(args), root, *args)
+
+
+def launch_env(host, root=ROOT):
+    """The variables of launch.env as bash sees them, arrays as lists."""
+    script = (
+        f"source {root}/webui/launch.env; "
+        "python3 -c 'import json,sys; a=sys.argv[1:]; i=a.index(\"--\"); j=a.index(\"---\"); k=a.index(\"----\"); "
+        "print(json.dumps({\"DIR\": a[0], \"PYTHON\": a[1], \"SETTINGS\": a[2], \"CUDA\": a[3], "
+        "\"ARGS\": a[4:i], \"ENV\": a[i+1:j], \"USER_DIRS\": a[j+1:k]}))' "
+        '"$WEBUI_DIR" "$WEBUI_PYTHON" "$WEBUI_SETTINGS" "$WEBUI_CUDA_LIBS" "${WEBUI_ARGS[@]}" -- "${WEBUI_ENV[@]}" --- '
+        '"${WEBUI_USER_DIRS[@]}" ----'
+    )
+    return json.loads(host.check_output("bash -c %s", script))
+
+
+def test_checkout_is_at_the_pinned_commit(host):
+    assert git(host, "rev-parse", "HEAD") == COMMIT
+    assert json.loads(host.file(f"{CONF}/checkout.json").content_string) == {
+        "repo": "/srv/standin/webui", "version": COMMIT, "commit": COMMIT}
+
+
+def test_discarded_changes_are_gone_and_ignored_files_stay(host):
+    # side effect: server.py edited and css/main.css removed, then discarded
+    assert git(host, "status", "--porcelain", "--untracked-files=no") == ""
+    assert host.file(f"{WEBUI}/css/main.css").exists
+    assert host.file(f"{WEBUI}/training/datasets/mine.json").exists
+
+
+def test_venv_imports_the_requirements(host):
+    out = host.check_output(
+        f"{VENV_PY} -c 'import sys, yaml, markdown, websockets, six; "
+        "print(sys.prefix, yaml.__version__, markdown.__version__, websockets.__version__, six.__version__)'")
+    assert out == f"{ROOT}/venv 6.0.1 3.4.4 11.0.3 1.16.0"
+
+
+def test_venv_holds_exactly_the_lock(host):
+    frozen = host.check_output(f"{VENV_PY} -m pip freeze --disable-pip-version-check").splitlines()
+    assert sorted(frozen, key=str.lower) == ["Markdown==3.4.4", "PyYAML==6.0.1", "six==1.16.0", "websockets==11.0.3"]
+
+
+def test_lock_and_its_record(host):
+    lock = host.file(f"{CONF}/lock.txt")
+    assert lock.mode == 0o644
+    assert "PyYAML==6.0.1" in lock.content_string.splitlines()
+    digest = hashlib.sha256(lock.content).hexdigest()
+    assert host.file(f"{CONF}/lock.sha256").content_string == digest + "\n"
+
+
+def test_extra_wheel_url_was_fetched_into_the_wheelhouse(host):
+    assert host.file(f"{ROOT}/wheelhouse/six-1.16.0-py2.py3-none-any.whl").exists
+
+
+def test_auth_file_is_private(host):
+    auth = host.file(f"{CONF}/gradio-auth.txt")
+    assert auth.mode == 0o600
+    assert auth.user == "root"
+    lines = auth.content_string.splitlines()
+    # the side effect's marker password replaced alice's
+    assert [line.split(":")[0] for line in lines] == ["alice", "bob"]
+    assert lines[0].startswith("alice:hpcllm-marker-")
+
+
+def test_settings_file(host):
+    settings = host.file(f"{CONF}/settings.yaml")
+    assert settings.mode == 0o644
+    assert settings.content_string == "max_new_tokens: 2048\nmode: instruct\nseed: 0\ntruncation_length: 4096\n"
+
+
+def test_launch_env(host):
+    env = launch_env(host)
+    assert host.file(f"{CONF}/launch.env").mode == 0o644
+    assert env["DIR"] == WEBUI
+    assert env["PYTHON"] == VENV_PY
+    assert env["SETTINGS"] == f"{CONF}/settings.yaml"
+    assert env["CUDA"] == f"{ROOT}/venv/lib/python3.11/site-packages/nvidia/*/lib"
+    assert env["ARGS"] == [
+        "--listen", "--listen-port", "7860", "--api", "--api-blocking-port", "5000", "--api-streaming-port", "5005",
+        "--extensions", "openai", "--settings", f"{CONF}/settings.yaml", "--gradio-auth-path", f"{CONF}/gradio-auth.txt"]
+    assert env["ENV"] == ["OPENEDAI_PORT=5001", "NO_PROXY=127.0.0.1,localhost", "HF_HUB_OFFLINE=1"]
+    assert env["USER_DIRS"] == ["logs", "characters", "presets", "prompts", "training/datasets", "training/formats", "loras"]
+    assert "marker" not in host.file(f"{CONF}/launch.env").content_string
+    assert "converge-pass" not in host.file(f"{CONF}/launch.env").content_string
+
+
+def test_training_folders_and_dataset(host):
+    assert host.file(f"{WEBUI}/training/datasets").is_directory
+    assert host.file(f"{WEBUI}/training/formats").is_directory
+    staged = host.file(f"{WEBUI}/training/datasets/alpaca-mini.json")
+    assert staged.mode == 0o644
+    assert json.loads(staged.content_string)[1]["output"] == "5"
+
+
+def test_tag_root_resolved_the_tag_and_reused_the_wheelhouse(host):
+    assert git(host, "rev-parse", "HEAD", root="/opt/hpcllm-tag/text-generation-webui") == TAG_COMMIT
+    assert not host.file("/opt/hpcllm-tag/wheelhouse").exists
+    assert not host.file("/opt/hpcllm-tag/webui/gradio-auth.txt").exists
+    args = launch_env(host, "/opt/hpcllm-tag")["ARGS"]
+    assert "--listen" not in args and "--gradio-auth-path" not in args
+    assert host.check_output("/opt/hpcllm-tag/venv/bin/python -c 'import yaml; print(yaml.__version__)'") == "6.0.1"
+
+
+def test_failed_version_left_no_record(host):
+    assert not host.file("/opt/hpcllm-badversion/webui/checkout.json").exists
+    assert not host.file("/opt/hpcllm-badversion/venv").exists
+
+
+@pytest.fixture()
+def server(host):
+    """server.py from the checkout, started with the venv python and launch.env's arguments."""
+    start = (
+        f"source {CONF}/launch.env; cd \"$WEBUI_DIR\"; "
+        "setsid env \"${WEBUI_ENV[@]}\" \"$WEBUI_PYTHON\" server.py \"${WEBUI_ARGS[@]}\" "
+        ">/tmp/webui-server.log 2>&1 </dev/null & echo $!"
+    )
+    pid = host.check_output("bash -c %s", start)
+    yield pid
+    host.run(f"kill {pid}")
+
+
+def fetch(host, url, auth=None):
+    code = (
+        "import base64, sys, urllib.request; r = urllib.request.Request(sys.argv[1]); "
+        "a = sys.argv[2:]; a and r.add_header('Authorization', 'Basic ' + base64.b64encode(a[0].encode()).decode()); "
+        "print(urllib.request.urlopen(r, timeout=5).read().decode())"
+    )
+    return host.run(f"{VENV_PY} -c %s %s {'%s' if auth else ''}", code, url, *([auth] if auth else []))
+
+
+def test_server_answers_with_the_launch_env(host, server):
+    for _ in range(60):
+        result = fetch(host, "http://127.0.0.1:5000/api/v1/model")
+        if result.rc == 0:
+            break
+        time.sleep(0.5)
+    log = host.run("cat /tmp/webui-server.log").stdout
+    assert result.rc == 0, log
+    assert json.loads(result.stdout) == {"result": "None"}
+    assert json.loads(fetch(host, "http://127.0.0.1:5001/v1/models").stdout)["object"] == "list"
+    # the UI asks for the users of the auth file (stand-in basic auth)
+    assert fetch(host, "http://127.0.0.1:7860/").rc != 0
+    password = host.file(f"{CONF}/gradio-auth.txt").content_string.splitlines()[1].split(":", 1)[1]
+    state = json.loads(fetch(host, "http://127.0.0.1:7860/standin/state", f"bob:{password}").stdout)
+    assert state["cwd"] == WEBUI
+    assert state["settings"]["truncation_length"] == 4096
+    assert state["argv"][1:] == launch_env(host)["ARGS"]
+    assert "Loading settings from" in log
