@@ -33,7 +33,8 @@ def commented(role: str) -> str:
         if not line.strip() or line.lstrip().startswith("#"):
             out.append(line)
         else:
-            out.append("# " + line)
+            # "#" + an indented line keeps YAML's indentation one column in
+            out.append(("#" if line.startswith(" ") else "# ") + line)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -10,8 +11,10 @@ ROOT = "/opt/ai_apps/webui_llama2"
 WEBUI = f"{ROOT}/text-generation-webui"
 CONF = f"{ROOT}/webui"
 VENV_PY = f"{ROOT}/venv/bin/python"
-COMMIT = "8ac9119b9a7cce81b5f31f52a3d144c51420f838"  # HEAD of the stand-in's main
-TAG_COMMIT = "916001ad6374a6d9805ccb428622a51bec43dc12"  # v0.0-standin
+# the stand-in's commits (tests/webui_standin/make_repo.sh makes the same ids everywhere)
+_COMMITS = json.loads((Path(__file__).resolve().parents[3] / "tests" / "webui_standin" / "commits.json").read_text())
+COMMIT = _COMMITS["main"]  # HEAD of the stand-in's main
+TAG_COMMIT = _COMMITS["v0.0-standin"]
 
 
 def git(host, *args, root=WEBUI):
@@ -59,7 +62,7 @@ def test_venv_holds_exactly_the_lock(host):
 def test_lock_and_its_record(host):
     lock = host.file(f"{CONF}/lock.txt")
     assert lock.mode == 0o644
-    assert "PyYAML==6.0.1" in lock.content_string.splitlines()
+    assert any(line.startswith("PyYAML==6.0.1 ") for line in lock.content_string.splitlines())
     digest = hashlib.sha256(lock.content).hexdigest()
     assert host.file(f"{CONF}/lock.sha256").content_string == digest + "\n"
 
