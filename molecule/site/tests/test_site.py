@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from shlex import quote
 
 import pytest
 
@@ -29,6 +30,39 @@ def test_nvidia_module_built_for_the_image_kernel_not_the_masters(host):
         assert host.file(ko).exists, ko
         vermagic = host.check_output(f"modinfo -F vermagic {ko}")
         assert vermagic.split()[0] == kver
+
+
+def in_image(host, cmd, rootfs=ROOTFS):
+    return host.run(f"chroot {rootfs} sh -c {quote(cmd)}")
+
+
+def test_depmod_and_modprobe_resolve_the_module_in_the_image(host):
+    for kver in image_kernels(host, ROOTFS):
+        dep = host.file(f"{ROOTFS}/lib/modules/{kver}/modules.dep").content_string
+        assert "updates/dkms/nvidia-current.ko:" in dep
+        out = in_image(host, f"/sbin/modprobe -S {kver} --show-depends nvidia")
+        assert out.rc == 0 and "nvidia-current" in out.stdout, out.stdout + out.stderr
+        assert host.file(f"{ROOTFS}/lib/modules/{kver}/build/Makefile").exists, "headers missing"
+
+
+def test_nouveau_blacklisted_persistenced_enabled_multi_user(host):
+    conf = in_image(host, "cat /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf 2>/dev/null").stdout
+    assert "blacklist nouveau" in conf
+    out = in_image(host, "SYSTEMD_OFFLINE=1 systemctl is-enabled nvidia-persistenced.service")
+    assert out.stdout.strip() == "enabled", out.stdout + out.stderr
+    assert host.check_output(f"readlink {ROOTFS}/etc/systemd/system/default.target") == "/lib/systemd/system/multi-user.target"
+
+
+@pytest.mark.parametrize("pkg", ["g++", "wget", "curl", "libpciaccess0", "nvme-cli", "numad", "numatop",
+                                 "linux-headers-amd64", "nvidia-smi", "libcuda1", "firmware-misc-nonfree", "systemd"])
+def test_image_packages(host, pkg):
+    out = in_image(host, f"dpkg-query -W -f='${{Status}}' {pkg}")
+    assert out.stdout == "install ok installed", pkg
+
+
+def test_image_has_no_x_and_no_package_caches(host):
+    assert in_image(host, "dpkg-query -W -f='${Status}' xserver-xorg-video-nvidia").stdout != "install ok installed"
+    assert host.check_output(f"find {ROOTFS}/var/cache/apt -type f \\( -name '*.deb' -o -name '*.bin' \\)") == ""
 
 
 def test_second_image_has_no_driver_and_no_cuda(host):
