@@ -117,12 +117,9 @@ def _check_lists(where, entry, keys, errors):
             errors.append("%s.%s: must be a list of strings (got %r)" % (where, key, entry[key]))
 
 
-def _lora_name(lora):
-    return lora.get("name") or models_folder_name(lora["repo"], lora.get("revision"))
-
-
-def _entry_name(entry):
-    return entry.get("name") or models_folder_name(entry["repo"], entry.get("revision"))
+def _folder(item):
+    """The folder of a catalog entry or LoRA: its name, else derived from repo and revision."""
+    return item.get("name") or models_folder_name(item["repo"], item.get("revision"))
 
 
 def models_catalog_errors(catalog, var=VAR):
@@ -153,9 +150,9 @@ def models_catalog_errors(catalog, var=VAR):
         if "name" in entry:
             name_ok = _check_name(where, entry["name"], errors)
         else:
-            name_ok = repo_ok and rev_ok and _check_name(where, _entry_name(entry), errors)
+            name_ok = repo_ok and rev_ok and _check_name(where, _folder(entry), errors)
         if name_ok and repo_ok and rev_ok:
-            name = _entry_name(entry)
+            name = _folder(entry)
             if name in names:
                 errors.append("%s.name: folder %r is already used by %s[%d]" % (where, name, var, names[name]))
             else:
@@ -188,10 +185,10 @@ def models_catalog_errors(catalog, var=VAR):
             if "name" in lora:
                 ok = _check_name(lwhere, lora["name"], errors) and ok
             elif ok:
-                ok = _check_name(lwhere, _lora_name(lora), errors)
+                ok = _check_name(lwhere, _folder(lora), errors)
             _check_lists(lwhere, lora, ("allow_patterns", "ignore_patterns"), errors)
             if ok:
-                name = _lora_name(lora)
+                name = _folder(lora)
                 key = (lora["repo"], lora.get("revision") or DEFAULT_REVISION)
                 seen = loras.get(name)
                 if seen is not None and seen[0] != key:
@@ -227,14 +224,14 @@ def models_catalog_plan(catalog, install_root, webui_dir=None):
     webui_dir = posixpath.normpath(webui_dir or posixpath.join(root, "text-generation-webui"))
     entries, disabled, model_downloads, lora_downloads, seen_loras = [], [], [], [], set()
     for i, entry in enumerate(catalog):
-        name = _entry_name(entry)
+        name = _folder(entry)
         if not entry.get("enabled", True):
             disabled.append({"index": i, "launcher": entry["launcher"], "name": name, "repo": entry["repo"]})
             continue
         model = _download("model", name, entry, root, webui_dir, "models")
         loras = []
         for lora in entry.get("loras") or []:
-            lname = _lora_name(lora)
+            lname = _folder(lora)
             ldl = _download("lora", lname, lora, root, webui_dir, "loras")
             loras.append(ldl)
             if lname not in seen_loras:

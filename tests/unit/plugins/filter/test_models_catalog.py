@@ -218,3 +218,12 @@ def test_link_report():
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {
         "models_catalog_errors", "models_catalog_plan", "models_folder_name", "models_link_report"}
+
+
+def test_model_menu_launcher_has_no_model_and_no_catalog_marker():
+    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["quote"] = shlex.quote
+    text = env.from_string(TEMPLATE).render(models_install_root=ROOT, ansible_managed="managed")
+    assert "catalog-launcher" not in text
+    exec_line = [line for line in text.splitlines() if line.startswith("exec ")]
+    assert shlex.split(exec_line[0])[1:] == [f"{ROOT}/webui_launch.sh", "--model-menu", "$@"]
