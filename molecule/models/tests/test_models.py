@@ -27,7 +27,7 @@ CATALOG = [
     ("run_wizard_1b_32bit_code.sh", "WizardLM/WizardCoder-1B-V1.0", "main",
      "WizardLM_WizardCoder-1B-V1.0", [], [], "Transformers"),
 ]
-DOWNLOADS = [(repo, rev, f"{ROOT}/models/{name}") for _, repo, rev, name, *_ in CATALOG] + [
+DOWNLOADS = [(c[1], c[2], f"{ROOT}/models/{c[3]}") for c in CATALOG] + [
     (LORA[0], LORA[1], f"{ROOT}/loras/{LORA[2]}")]
 USER_DIRS = ["logs", "characters", "presets", "prompts", "training/datasets", "training/formats", "loras"]
 PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -53,7 +53,7 @@ def start(host, user, command, env="", stdin="/dev/null"):
 
 def stop(host, pid):
     host.run(f"kill {pid}")
-    for _ in range(50):
+    for _attempt in range(50):
         if host.run(f"kill -0 {pid}").rc != 0:
             return
         time.sleep(0.1)
@@ -61,7 +61,7 @@ def stop(host, pid):
 
 
 def wait_healthy(host, pid, log, args=""):
-    for _ in range(100):
+    for _attempt in range(100):
         res = host.run(f"{ROOT}/webui_health.sh {args}")
         if res.rc == 0:
             return res
@@ -197,7 +197,7 @@ def test_health_fails_clearly_when_the_server_is_down(host):
 def test_health_reports_an_unexpected_answer(host):
     pid = int(host.check_output("cd /tmp && setsid python3 -m http.server --bind 127.0.0.1 5000 >/dev/null 2>&1 </dev/null & echo $!"))
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             res = host.run(f"{ROOT}/webui_health.sh --timeout 2")
             if "HTTP 404" in res.stderr:
                 break
@@ -220,7 +220,7 @@ def test_two_users_at_once_on_a_read_only_root(host):
     pids = []
     try:
         assert host.run(f"touch {ROOT}/probe").rc != 0
-        host.check_output(f"rm -rf /home/bob/.local")
+        host.check_output("rm -rf /home/bob/.local")
         a = start(host, "alice", f"{ROOT}/run_wizard_7b_4bit_code.sh")
         pids.append(a[0])
         b = start(host, "bob", f"{ROOT}/run_wizard_1b_32bit_code.sh --listen-port 7861 --api-blocking-port 5010 "

@@ -136,7 +136,7 @@ def test_plan_with_another_webui_dir_links_relative_to_it():
 
 def test_launcher_quotes_arguments():
     plan = models_catalog_plan([entry(extra_args=["--gradio-auth", "a b:c'd"])], ROOT)
-    _, argv = render_launcher(plan["entries"][0])
+    argv = render_launcher(plan["entries"][0])[1]
     assert argv[1:] == ["--model", "Org_Model", "--gradio-auth", "a b:c'd", "$@"]
 
 
