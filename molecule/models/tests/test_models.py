@@ -273,8 +273,11 @@ def test_sbatch_refuses_the_model_menu(host):
 
 
 def _unit_cmd(unit, key, instance):
-    line = [l for l in unit.splitlines() if l.startswith(key + "=")][0]
-    return " ".join(shlex.quote(a.replace("%i", instance)) for a in shlex.split(line.split("=", 1)[1]))
+    """The unit's command line as systemd runs it: %i is the instance, $$ a literal $."""
+    line = [text for text in unit.splitlines() if text.startswith(key + "=")][0]
+    argv = [a.replace("%i", instance).replace("$$", "$") for a in shlex.split(line.split("=", 1)[1])]
+    assert "$" not in line.replace("$$", ""), "systemd would expand a single $ itself"
+    return " ".join(shlex.quote(a) for a in argv)
 
 
 def test_systemd_unit_template(host):
