@@ -5,7 +5,7 @@ Measured side by side in one run, against the same server on 127.0.0.1:
      vs plain `curl --parallel` of the same files;
   2. no-op re-run time: a model of several GB (sparse files on the server side) vs a tiny one,
      with verify=size (stat only) and verify=sha256 (reads everything) for contrast;
-  3. bytes on disk / model bytes after hf_model and after `hf download` (the seed's git lfs clone needs 2.0).
+  3. bytes on disk / model bytes after hf_model and after `hf download` (the seed's git lfs clone is measured by bench_model_disk.py).
 
 Usage: .venv/bin/python bench/bench_hf_model.py [--quick] [--workdir DIR]
 Run by `make bench`; exits 0 on success. Needs curl on PATH for the curl column (skipped otherwise).
@@ -192,7 +192,7 @@ def main() -> int:
         print(f"   hf_model                      {disk_mod:6.3f}")
         print(f"   hf_model, big model           {disk_big:6.3f}")
         print(f"   hf download --local-dir       {disk_cli:6.3f}")
-        print("   git lfs clone (seed recipe)    2.000  (objects + checkout; from the issue, not measured here)")
+        print("   git lfs clone (seed recipe)    measured side by side in bench/bench_model_disk.py")
         print(f"   files written under HF_HOME: hf_model runs {home_mod}, hf download {home_cli}")
         return 0
     finally:
