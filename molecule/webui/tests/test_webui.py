@@ -148,7 +148,7 @@ def fetch(host, url, auth=None):
 
 
 def test_server_answers_with_the_launch_env(host, server):
-    for _ in range(60):
+    for _attempt in range(60):
         result = fetch(host, "http://127.0.0.1:5000/api/v1/model")
         if result.rc == 0:
             break
