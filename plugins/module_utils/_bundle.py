@@ -195,16 +195,18 @@ class BundleExport(object):
         webui = lock['webui']
         commit, version = webui['commit'], str(webui.get('version') or '')
         repo = self.p.get('webui_repo') or os.path.join(lock.get('install_root') or '', 'text-generation-webui')
-        rc, dummy, err = self.run_cmd([self.git, '-C', repo, 'cat-file', '-e', '%s^{commit}' % commit])
+        # the checkout belongs to the run user after finalize: git refuses it to root without safe.directory
+        src_git = [self.git, '-c', 'safe.directory=%s' % os.path.abspath(repo), '-C', repo]
+        rc, dummy, err = self.run_cmd(src_git + ['cat-file', '-e', '%s^{commit}' % commit])
         if rc != 0:
             raise BundleError('%s: the web UI repository %s does not hold commit %s (%s)' % (GIT_BUNDLE, repo, commit, err.strip()))
-        common = self._git(['-C', repo, 'rev-parse', '--git-common-dir'], what='finding the objects of %s' % repo)
+        common = self._git(src_git[1:] + ['rev-parse', '--git-common-dir'], what='finding the objects of %s' % repo)
         objects = os.path.abspath(os.path.join(repo, common))
         refs = ['refs/heads/main']
         extra = {}
         if version and version != commit:
             for ref in ('refs/tags/%s' % version, 'refs/heads/%s' % version, 'refs/remotes/origin/%s' % version):
-                rc, value, dummy = self.run_cmd([self.git, '-C', repo, 'rev-parse', '--verify', '-q', ref])
+                rc, value, dummy = self.run_cmd(src_git + ['rev-parse', '--verify', '-q', ref])
                 if rc == 0 and value.strip():
                     target = ref if ref.startswith('refs/tags/') else 'refs/heads/%s' % version
                     extra[target] = value.strip()

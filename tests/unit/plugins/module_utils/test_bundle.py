@@ -119,6 +119,16 @@ def test_roundtrip_same_sha256(tree, tmp_path):
     assert BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}).run()["changed"] is False
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_export_of_a_checkout_owned_by_the_run_user(tree, tmp_path):
+    """After finalize the checkout belongs to the run user; git refuses such a repository to root by default."""
+    for path in [tree.root / "text-generation-webui", *(tree.root / "text-generation-webui").rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    dest = tmp_path / "bundle.tar"
+    result = BundleExport(_export_params(tree, dest)).run()
+    assert result["changed"] is True and GIT_BUNDLE in result["copied"]
+
+
 @pytest.mark.parametrize("victim", ["python/Python-3.11.2.tgz", GIT_BUNDLE, "hpcllm-lock.json",
                                     "wheelhouse/Markdown-3.4.4-py3-none-any.whl"])
 def test_corrupt_artifact_fails_naming_it_nothing_unpacked(tree, tmp_path, victim):
