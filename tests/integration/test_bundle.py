@@ -39,8 +39,8 @@ def inventory(tmp_path) -> str:
 def test_deploy_lock_check_write_idempotent(ansible_playbook, tmp_path):
     tree = make_root(tmp_path / "site")
     lock = tree.root / "hpcllm-lock.json"
-    extra = {"lock_root": str(tree.root), "lock_images_arg": {"compute": {"packages": {"nvidia-kernel-dkms": "535.261.03-1"},
-                                                                            "kernels": ["6.1.0-56-amd64"]}}}
+    image = {"packages": {"nvidia-kernel-dkms": "535.261.03-1"}, "kernels": ["6.1.0-56-amd64"]}
+    extra = {"lock_root": str(tree.root), "lock_images_arg": {"compute": image}}
     check = ansible_playbook(PLAYBOOKS / "lock.yml", extra, check=True, diff=True)
     assert check.rc == 0, check.stdout
     assert check.results("Lock")["changed"] is True and not lock.exists()

@@ -74,7 +74,7 @@ def test_render_is_deterministic_and_has_no_time(tmp_path):
     second = make_root(tmp_path / "b")
     text_a = render(build_lock(str(first.root))[0])
     text_b = render(build_lock(str(second.root))[0])
-    # same records in two places: only the install root and the commit dates' hashes... the commit is the same
+    # the same records in two places (same commit: fixed dates): only the install root differs
     assert text_a.replace(str(first.root), "R") == text_b.replace(str(second.root), "R")
     assert text_a == render(json.loads(text_a))  # sorted keys, stable
     assert "time" not in text_a and "date" not in text_a
