@@ -545,23 +545,18 @@ def _runner(module):
     return run
 
 
-def run_export_module(module):
+def _run(module, worker, name):
     try:
         git = module.get_bin_path('git', required=True)
-        result = BundleExport(module.params, module.check_mode, _runner(module), git).run()
-    except BundleError as exc:
-        module.fail_json(msg='bundle_export: %s' % exc)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='bundle_export: %s' % exc)
+        result = worker(module.params, module.check_mode, _runner(module), git).run()
+    except (BundleError, IOError, OSError) as exc:
+        module.fail_json(msg='%s: %s' % (name, exc))
     module.exit_json(**result)
+
+
+def run_export_module(module):
+    _run(module, BundleExport, 'bundle_export')
 
 
 def run_import_module(module):
-    try:
-        git = module.get_bin_path('git', required=True)
-        result = BundleImport(module.params, module.check_mode, _runner(module), git).run()
-    except BundleError as exc:
-        module.fail_json(msg='bundle_import: %s' % exc)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='bundle_import: %s' % exc)
-    module.exit_json(**result)
+    _run(module, BundleImport, 'bundle_import')
