@@ -1,0 +1,250 @@
+"""Tests of module_utils._bundle on tmp trees with real git and tar: export, import, failures, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.hpcllm.webui.plugins.module_utils import _bundle
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle import (
+    GIT_BUNDLE,
+    GIT_MIRROR,
+    BundleError,
+    BundleExport,
+    BundleImport,
+    safe_relpath,
+)
+from ansible_collections.hpcllm.webui.plugins.module_utils._deploy_lock import DeployLock
+from lock_tree import git, make_root, sha256
+
+
+def _export_params(tree, dest, **extra):
+    params = {"lock": str(tree.root / "hpcllm-lock.json"), "dest": str(dest), "python_tarball": str(tree.tarball),
+              "wheelhouse": None, "webui_repo": None, "models": False, "os_packages": None, "force": False}
+    params.update(extra)
+    return params
+
+
+@pytest.fixture
+def tree(tmp_path):
+    made = make_root(tmp_path / "site")
+    DeployLock({"install_root": str(made.root)}).run()
+    return made
+
+
+def _members(path: Path) -> dict:
+    with tarfile.open(path) as archive:
+        return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+
+
+def _rewrite(src: Path, dest: Path, drop: str | None = None, change: str | None = None, add: str | None = None):
+    """Copy a bundle, dropping one member, flipping a byte in one, or adding one."""
+    with tarfile.open(src) as reader, tarfile.open(dest, "w", format=tarfile.GNU_FORMAT) as writer:
+        for member in reader.getmembers():
+            if member.name == drop:
+                continue
+            data = reader.extractfile(member).read()
+            if member.name == change:
+                data = bytes([data[0] ^ 1]) + data[1:]
+            writer.addfile(member, io.BytesIO(data))
+        if add:
+            info = tarfile.TarInfo(add)
+            info.size = 1
+            writer.addfile(info, io.BytesIO(b"x"))
+
+
+@pytest.mark.parametrize("path, ok", [("a/b", True), ("a", True), ("/a", False), ("../a", False), ("a/../../b", False),
+                                      ("a/./b", False), ("", False), ("a\\b", False), (".", False)])
+def test_safe_relpath(path, ok):
+    assert safe_relpath(path) is ok
+
+
+def test_export_contents_and_idempotence(tree, tmp_path):
+    dest = tmp_path / "bundle.tar"
+    params = _export_params(tree, dest, models=True, os_packages=str(tree.os_packages))
+    check = BundleExport(params, check_mode=True).run()
+    assert check["changed"] is True and not dest.exists() and not Path(str(dest) + ".partial").exists()
+    first = BundleExport(params).run()
+    assert first["changed"] is True and dest.exists() and not Path(str(dest) + ".partial").exists()
+    members = _members(dest)
+    manifest = json.loads(members["bundle.json"])
+    assert set(members) == set(manifest["artifacts"]) | {"bundle.json", "SHA256SUMS"}
+    for rel, entry in manifest["artifacts"].items():
+        assert hashlib.sha256(members[rel]).hexdigest() == entry["sha256"] and len(members[rel]) == entry["size"]
+    assert members["python/Python-3.11.2.tgz"] == tree.tarball.read_bytes()
+    assert {r.split("/", 1)[1] for r in manifest["artifacts"] if r.startswith("wheelhouse/")} == \
+        {w for w in tree.wheels if not w.startswith("pip-")}  # pip comes with CPython (ensurepip)
+    assert "models/WizardLM_WizardCoder-1B-V1.0/sub/config.json" in manifest["artifacts"]
+    assert "packages/deb/nvidia-kernel-dkms_535.261.03-1_amd64.deb" in manifest["artifacts"]
+    assert members["SHA256SUMS"].decode().splitlines()[0].endswith("  " + sorted(manifest["artifacts"])[0])
+    assert manifest["webui"]["commit"] == tree.commit and manifest["lock_sha256"] == first["lock_sha256"]
+    before = dest.stat().st_mtime_ns
+    second = BundleExport(params).run()
+    assert second["changed"] is False and dest.stat().st_mtime_ns == before
+    # a changed OS package makes the bundle stale
+    (tree.os_packages / "Packages").write_text("Package: other\n")
+    assert BundleExport(params).run()["changed"] is True
+
+
+def test_roundtrip_same_sha256(tree, tmp_path):
+    dest = tmp_path / "bundle.tar"
+    BundleExport(_export_params(tree, dest, models=True)).run()
+    mirror = tmp_path / "mirror"
+    check = BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}, check_mode=True).run()
+    assert check["changed"] is True and not mirror.exists()
+    result = BundleImport({"src": str(dest), "dest": str(mirror), "checksum": _bundle.sha256_file(str(dest))}).run()
+    assert result["changed"] is True and result["webui_commit"] == tree.commit
+    assert (mirror / "python" / "Python-3.11.2.tgz").read_bytes() == tree.tarball.read_bytes()
+    for wheel, digest in tree.wheels.items():
+        if not wheel.startswith("pip-"):
+            assert sha256((mirror / "wheelhouse" / wheel).read_bytes()) == digest
+    model = "models/WizardLM_WizardCoder-1B-V1.0"
+    for rel in ("model.safetensors", "sub/config.json", ".hf_model.json"):
+        assert (mirror / model / rel).read_bytes() == (tree.root / model / rel).read_bytes()
+    assert (mirror / "hpcllm-lock.json").read_bytes() == (tree.root / "hpcllm-lock.json").read_bytes()
+    assert result["models"] == ["loras/hpcllm-test_LoRA", model]
+    # the bare repository serves the commit and the version's tag; a clone through it checks out the lock's commit
+    bare = mirror / GIT_MIRROR
+    assert (bare / "info" / "refs").exists()  # update-server-info ran (dumb HTTP)
+    assert git("-C", str(bare), "rev-parse", "refs/tags/v0.0-standin^{commit}") == tree.commit
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(bare), str(clone))
+    assert git("-C", str(clone), "rev-parse", "HEAD") == tree.commit
+    assert BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}).run()["changed"] is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_export_of_a_checkout_owned_by_the_run_user(tree, tmp_path):
+    """After finalize the checkout belongs to the run user; git refuses such a repository to root by default."""
+    for path in [tree.root / "text-generation-webui", *(tree.root / "text-generation-webui").rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    dest = tmp_path / "bundle.tar"
+    result = BundleExport(_export_params(tree, dest)).run()
+    assert result["changed"] is True and GIT_BUNDLE in result["copied"]
+
+
+@pytest.mark.parametrize("victim", ["python/Python-3.11.2.tgz", GIT_BUNDLE, "hpcllm-lock.json",
+                                    "wheelhouse/Markdown-3.4.4-py3-none-any.whl"])
+def test_corrupt_artifact_fails_naming_it_nothing_unpacked(tree, tmp_path, victim):
+    good = tmp_path / "bundle.tar"
+    BundleExport(_export_params(tree, good)).run()
+    bad = tmp_path / "bad.tar"
+    _rewrite(good, bad, change=victim)
+    mirror = tmp_path / "mirror"
+    with pytest.raises(BundleError, match=r"artifact %s has sha256 [0-9a-f]{64} .* the bundle is corrupt; nothing was imported"
+                       % victim.replace(".", r"\.")):
+        BundleImport({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
+    assert not mirror.exists() and not Path(str(mirror) + ".partial").exists()
+
+
+def test_corrupt_bundle_leaves_a_previous_import_alone(tree, tmp_path):
+    good = tmp_path / "bundle.tar"
+    BundleExport(_export_params(tree, good)).run()
+    mirror = tmp_path / "mirror"
+    BundleImport({"src": str(good), "dest": str(mirror), "checksum": None}).run()
+    listing = sorted(str(p.relative_to(mirror)) for p in mirror.rglob("*"))
+    (tree.root / "hpcllm-lock.json").write_text((tree.root / "hpcllm-lock.json").read_text().replace('"format"', '"format" ', 1))
+    other = tmp_path / "other.tar"
+    BundleExport(_export_params(tree, other)).run()
+    bad = tmp_path / "bad.tar"
+    _rewrite(other, bad, change="python/Python-3.11.2.tgz")
+    with pytest.raises(BundleError, match="artifact python/Python-3.11.2.tgz has sha256"):
+        BundleImport({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
+    assert sorted(str(p.relative_to(mirror)) for p in mirror.rglob("*")) == listing
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"drop": "wheelhouse/Markdown-3.4.4-py3-none-any.whl"}, "artifact wheelhouse/Markdown-3.4.4-py3-none-any.whl is missing from the archive"),
+    ({"drop": "bundle.json"}, "it has no bundle.json"),
+    ({"add": "extra/file"}, "extra/file is in the archive but not in bundle.json"),
+])
+def test_missing_or_unexpected_member_fails_before_writing(tree, tmp_path, change, message):
+    good = tmp_path / "bundle.tar"
+    BundleExport(_export_params(tree, good)).run()
+    bad = tmp_path / "bad.tar"
+    _rewrite(good, bad, **change)
+    mirror = tmp_path / "mirror"
+    with pytest.raises(BundleError, match=message.replace(".", r"\.") + ".*nothing was imported"):
+        BundleImport({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
+    assert not mirror.exists() and not Path(str(mirror) + ".partial").exists()
+
+
+def test_checksum_of_the_archive(tree, tmp_path):
+    good = tmp_path / "bundle.tar"
+    BundleExport(_export_params(tree, good)).run()
+    with pytest.raises(BundleError, match="the archive has sha256 [0-9a-f]{64}, not " + "0" * 64):
+        BundleImport({"src": str(good), "dest": str(tmp_path / "m"), "checksum": "0" * 64}).run()
+    assert not (tmp_path / "m").exists()
+
+
+def test_interrupted_export_resumes(tree, tmp_path, monkeypatch):
+    dest = tmp_path / "bundle.tar"
+    params = _export_params(tree, dest, models=True)
+    real_copy = _bundle.copy_hashed
+    calls = []
+
+    def dying_copy(src, staged):
+        calls.append(staged)
+        if len(calls) == 4:
+            raise KeyboardInterrupt("killed")
+        return real_copy(src, staged)
+
+    monkeypatch.setattr(_bundle, "copy_hashed", dying_copy)
+    with pytest.raises(KeyboardInterrupt):
+        BundleExport(params).run()
+    assert not dest.exists()
+    staging = Path(str(dest) + ".partial")
+    staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+    assert len(staged) == 3
+    # a half-written file under its final name (killed during a rename-less copy) must be replaced
+    half = staging / "wheelhouse" / "Markdown-3.4.4-py3-none-any.whl"
+    half.parent.mkdir(parents=True, exist_ok=True)
+    half.write_bytes(b"trunc")
+    copied_again = []
+
+    def counting_copy(src, staged_path):
+        copied_again.append(os.path.relpath(staged_path, staging))
+        return real_copy(src, staged_path)
+
+    monkeypatch.setattr(_bundle, "copy_hashed", counting_copy)
+    result = BundleExport(params).run()
+    assert result["changed"] is True
+    assert set(staged) <= set(result["kept"]) and not set(staged) & set(copied_again)
+    assert "wheelhouse/Markdown-3.4.4-py3-none-any.whl" in result["copied"] and copied_again
+    assert not staging.exists()
+    members = _members(dest)
+    manifest = json.loads(members["bundle.json"])
+    for rel, entry in manifest["artifacts"].items():
+        assert hashlib.sha256(members[rel]).hexdigest() == entry["sha256"]
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("tarball", r"python/Python-3\.11\.2\.tgz: .* has sha256 [0-9a-f]{64}, the lock says"),
+    ("wheel", r"wheelhouse/Markdown-3\.4\.4-py3-none-any\.whl: .* does not exist"),
+    ("commit", r"git/text-generation-webui\.bundle: the web UI repository .* does not hold commit"),
+    ("unhashed", r"packages without a file in the wheelhouse.*torch==2\.0\.1"),
+    ("no_tarball", r"python_tarball is required"),
+])
+def test_export_refuses_what_does_not_match_the_lock(tmp_path, breakage, message):
+    made = make_root(tmp_path / "site", untracked_package=breakage == "unhashed")
+    DeployLock({"install_root": str(made.root)}).run()
+    params = _export_params(made, tmp_path / "bundle.tar")
+    if breakage == "tarball":
+        made.tarball.write_bytes(b"another tarball")
+    elif breakage == "wheel":
+        os.unlink(made.root / "wheelhouse" / "Markdown-3.4.4-py3-none-any.whl")
+    elif breakage == "commit":
+        lock = json.loads((made.root / "hpcllm-lock.json").read_text())
+        lock["webui"]["commit"] = "1" * 40
+        (made.root / "hpcllm-lock.json").write_text(json.dumps(lock))
+    elif breakage == "no_tarball":
+        params["python_tarball"] = None
+    with pytest.raises(BundleError, match=message):
+        BundleExport(params).run()
+    assert not (tmp_path / "bundle.tar").exists()
