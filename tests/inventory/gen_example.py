@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ["chroot_prep", "nvidia_driver", "cuda_relocate", "python_build", "webui", "models", "finalize"]
+ROLES = ["chroot_prep", "nvidia_driver", "cuda_relocate", "python_build", "webui", "models", "finalize", "lock"]
 OUT = ROOT / "inventories" / "example" / "group_vars" / "all"
 
 
