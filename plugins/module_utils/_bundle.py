@@ -164,18 +164,27 @@ class BundleExport(object):
                 items.append(('%s/%s' % (key, MODEL_MANIFEST), 'model', os.path.join(folder, MODEL_MANIFEST), None))
                 for rel in sorted(model.get('files') or {}):
                     items.append(('%s/%s' % (key, rel), 'model', os.path.join(folder, rel), model['files'][rel].get('sha256')))
-        packages = self.p.get('os_packages')
-        if packages:
+        folders = []
+        if self.p.get('os_packages'):
+            folders.append(('os_packages', self.p['os_packages'], 'packages'))
+        image_packages = self.p.get('image_packages') or {}
+        if image_packages and self.p.get('os_packages'):
+            raise BundleError('os_packages and image_packages are mutually exclusive (both fill packages/)')
+        for image in sorted(image_packages):
+            if not safe_relpath(image) or '/' in image:
+                raise BundleError('image_packages: %r is not a usable image name' % image)
+            folders.append(('image_packages[%s]' % image, image_packages[image], 'packages/%s' % image))
+        for option, packages, prefix in folders:
             if not os.path.isdir(packages):
-                raise BundleError('os_packages %s is not a folder' % packages)
+                raise BundleError('%s %s is not a folder' % (option, packages))
             for dirpath, dirnames, filenames in os.walk(packages):
                 dirnames.sort()
                 for name in sorted(filenames):
                     path = os.path.join(dirpath, name)
                     rel = os.path.relpath(path, packages).replace(os.sep, '/')
                     if os.path.islink(path) or not os.path.isfile(path):
-                        raise BundleError('os_packages: %s is not a regular file (links are not carried)' % path)
-                    items.append(('packages/%s' % rel, 'os-package', path, None))
+                        raise BundleError('%s: %s is not a regular file (links are not carried)' % (option, path))
+                    items.append(('%s/%s' % (prefix, rel), 'os-package', path, None))
         for rel, kind, src, dummy in items:
             if not safe_relpath(rel):
                 raise BundleError('refusing the artifact path %r (from the lock or os_packages)' % rel)
@@ -241,7 +250,8 @@ class BundleExport(object):
     def run(self):
         lock, lock_sha = self._lock()
         items = self.plan(lock)
-        contents = {'models': bool(self.p.get('models')), 'os_packages': bool(self.p.get('os_packages'))}
+        contents = {'models': bool(self.p.get('models')),
+                    'os_packages': bool(self.p.get('os_packages') or self.p.get('image_packages'))}
         self.result.update(lock_sha256=lock_sha, webui_commit=lock['webui']['commit'], python_version=lock['python']['version'])
         existing = self._archived_manifest()
         if existing and not self.p.get('force') and existing.get('lock_sha256') == lock_sha and existing.get('contents') == contents:
@@ -372,6 +382,23 @@ class _BytesReader(object):
 
 
 # =========================================================================== import
+def describe(manifest, mirror):
+    """Where the sources of a bundle are once it is unpacked at `mirror`."""
+    python = manifest.get('python') or {}
+    return dict(
+        manifest=manifest,
+        lock=os.path.join(mirror, LOCK),
+        python_tarball=os.path.join(mirror, python.get('tarball') or ''),
+        python_version=python.get('version'),
+        webui_repo=os.path.join(mirror, GIT_MIRROR),
+        webui_commit=(manifest.get('webui') or {}).get('commit'),
+        webui_version=(manifest.get('webui') or {}).get('version'),
+        wheelhouse=os.path.join(mirror, 'wheelhouse'),
+        models=sorted(set('/'.join(p.split('/')[:2]) for p in manifest['artifacts'] if p.split('/')[0] in ('models', 'loras'))),
+        os_packages=os.path.join(mirror, 'packages') if (manifest.get('contents') or {}).get('os_packages') else None,
+    )
+
+
 class BundleImport(object):
     """Verify a bundle archive completely, then unpack it as a mirror folder."""
 
@@ -475,19 +502,7 @@ class BundleImport(object):
         return self.result
 
     def _describe(self, manifest):
-        python = manifest.get('python') or {}
-        self.result.update(
-            manifest=manifest,
-            lock=os.path.join(self.dest, LOCK),
-            python_tarball=os.path.join(self.dest, python.get('tarball') or ''),
-            python_version=python.get('version'),
-            webui_repo=os.path.join(self.dest, GIT_MIRROR),
-            webui_commit=(manifest.get('webui') or {}).get('commit'),
-            webui_version=(manifest.get('webui') or {}).get('version'),
-            wheelhouse=os.path.join(self.dest, 'wheelhouse'),
-            models=sorted(set('/'.join(p.split('/')[:2]) for p in manifest['artifacts'] if p.split('/')[0] in ('models', 'loras'))),
-            os_packages=os.path.join(self.dest, 'packages') if (manifest.get('contents') or {}).get('os_packages') else None,
-        )
+        self.result.update(describe(manifest, self.dest))
 
     def _extract(self, archive, manifest, members):
         os.makedirs(self.staging)
@@ -538,6 +553,71 @@ class BundleImport(object):
             shutil.rmtree(old, ignore_errors=True)
 
 
+class BundleVerify(object):
+    """Check an unpacked bundle (a mirror made by BundleImport) before a run takes its sources from it.
+
+    Read-only: every artifact of the import record must be there as a regular file of the recorded
+    size (and sha256 with verify=sha256), the bare repository must hold the web UI commit, and the
+    lock must parse. The result describes the sources, as BundleImport's does, plus the lock itself.
+    """
+
+    def __init__(self, params, check_mode=False, runner=None, git='git'):
+        self.p = params
+        self.run_cmd = runner or default_runner
+        self.git = git
+        self.path = os.path.abspath(params['path'])
+        self.result = {'changed': False, 'path': self.path}
+
+    def _fail(self, reason):
+        raise BundleError('bundle %s: %s; nothing was changed' % (self.path, reason))
+
+    def run(self):
+        record = os.path.join(self.path, IMPORT_RECORD)
+        if not os.path.isdir(self.path):
+            self._fail('the folder does not exist (unpack the archive with bundle_import first)')
+        if not os.path.isfile(record):
+            self._fail('%s is missing: this is not a bundle unpacked by bundle_import' % IMPORT_RECORD)
+        try:
+            with open(record, 'r') as handle:
+                manifest = json.load(handle)
+        except ValueError as exc:
+            self._fail('%s is not valid JSON: %s' % (IMPORT_RECORD, exc))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get('artifacts'), dict):
+            self._fail('%s has an unknown layout' % IMPORT_RECORD)
+        hashing = self.p.get('verify') == 'sha256'
+        for rel in sorted(manifest['artifacts']):
+            entry = manifest['artifacts'][rel]
+            path = os.path.join(self.path, rel)
+            if not safe_relpath(rel):
+                self._fail('the manifest names the unsafe path %r' % rel)
+            if os.path.islink(path) or not os.path.isfile(path):
+                self._fail('artifact %s is missing' % rel)
+            size = os.path.getsize(path)
+            if entry.get('size') is not None and size != entry['size']:
+                self._fail('artifact %s has %d bytes, the manifest says %d' % (rel, size, entry['size']))
+            if hashing and sha256_file(path) != entry.get('sha256'):
+                self._fail('artifact %s has sha256 %s, the manifest says %s' % (rel, sha256_file(path), entry.get('sha256')))
+        commit = (manifest.get('webui') or {}).get('commit')
+        bare = os.path.join(self.path, GIT_MIRROR)
+        if not os.path.isdir(bare):
+            self._fail('the web UI repository %s is missing' % GIT_MIRROR)
+        rc, dummy, err = self.run_cmd([self.git, '-c', 'safe.directory=%s' % bare, '-C', bare, 'cat-file', '-e', '%s^{commit}' % commit])
+        if rc != 0:
+            self._fail('%s does not hold the web UI commit %s (%s)' % (GIT_MIRROR, commit, err.strip()))
+        try:
+            with open(os.path.join(self.path, LOCK), 'r') as handle:
+                lock = json.load(handle)
+        except ValueError as exc:
+            self._fail('%s is not valid JSON: %s' % (LOCK, exc))
+        self.result.update(describe(manifest, self.path))
+        packages = os.path.join(self.path, 'packages')
+        self.result['package_folders'] = sorted(name for name in os.listdir(packages)
+                                                if os.path.isdir(os.path.join(packages, name))) if os.path.isdir(packages) else []
+        self.result['lock_content'] = lock
+        self.result['verified'] = 'sha256' if hashing else 'size'
+        return self.result
+
+
 # =========================================================================== glue
 def _runner(module):
     def run(argv, cwd=None):
@@ -560,3 +640,7 @@ def run_export_module(module):
 
 def run_import_module(module):
     _run(module, BundleImport, 'bundle_import')
+
+
+def run_verify_module(module):
+    _run(module, BundleVerify, 'bundle_verify')

@@ -71,6 +71,13 @@ options:
       - A folder of OS packages (driver, kernel and their dependencies, as the site's repository tools left them)
         carried as C(packages/), files only (links are refused).
     type: path
+  image_packages:
+    description:
+      - Per image, a package repository folder made inside the image (C(chroot_prep) entry point
+        C(image_packages_collect), which C(playbooks/bundle_export.yml) runs), carried as C(packages/<image>/).
+        site.yml with C(hpcllm_bundle) points each image's package manager at its folder.
+      - Mutually exclusive with O(os_packages).
+    type: dict
   force:
     description:
       - Write the archive even when O(dest) already holds a bundle of the same lock.
@@ -156,6 +163,7 @@ def main():
             webui_repo=dict(type='path'),
             models=dict(type='bool', default=False),
             os_packages=dict(type='path'),
+            image_packages=dict(type='dict'),
             force=dict(type='bool', default=False),
         ),
         supports_check_mode=True,

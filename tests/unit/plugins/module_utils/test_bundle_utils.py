@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ansible_collections.hpcllm.webui.plugins.module_utils._bundle import (
     BundleError,
     BundleExport,
     BundleImport,
+    BundleVerify,
     safe_relpath,
 )
 from ansible_collections.hpcllm.webui.plugins.module_utils._deploy_lock import DeployLock
@@ -248,3 +250,99 @@ def test_export_refuses_what_does_not_match_the_lock(tmp_path, breakage, message
     with pytest.raises(BundleError, match=message):
         BundleExport(params).run()
     assert not (tmp_path / "bundle.tar").exists()
+
+
+# --------------------------------------------------------------------------- BundleVerify
+@pytest.fixture
+def mirror(tree, tmp_path):
+    dest = tmp_path / "bundle.tar"
+    BundleExport(_export_params(tree, dest, models=True, os_packages=str(tree.os_packages))).run()
+    unpacked = tmp_path / "mirror"
+    BundleImport({"src": str(dest), "dest": str(unpacked), "checksum": None}).run()
+    return unpacked
+
+
+def _listing(folder: Path) -> list:
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("verify", ["size", "sha256"])
+def test_verify_describes_the_sources_and_changes_nothing(tree, mirror, verify):
+    before = _listing(mirror)
+    result = BundleVerify({"path": str(mirror), "verify": verify}).run()
+    assert result["changed"] is False and result["verified"] == verify
+    assert result["webui_commit"] == tree.commit and result["python_version"] == "3.11.2"
+    assert result["python_tarball"] == str(mirror / "python" / "Python-3.11.2.tgz")
+    assert result["webui_repo"] == str(mirror / GIT_MIRROR) and result["wheelhouse"] == str(mirror / "wheelhouse")
+    assert result["lock_content"] == json.loads((tree.root / "hpcllm-lock.json").read_text())
+    assert result["package_folders"] == ["deb"] and result["models"][-1] == "models/WizardLM_WizardCoder-1B-V1.0"
+    assert _listing(mirror) == before
+
+
+@pytest.mark.parametrize("damage, verify, message", [
+    ("remove", "size", "artifact wheelhouse/Markdown-3.4.4-py3-none-any.whl is missing"),
+    ("truncate", "size", "artifact wheelhouse/Markdown-3.4.4-py3-none-any.whl has [0-9]+ bytes, the manifest says [0-9]+"),
+    ("flip", "sha256", "artifact wheelhouse/Markdown-3.4.4-py3-none-any.whl has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}"),
+])
+def test_verify_fails_naming_the_artifact(mirror, damage, verify, message):
+    victim = mirror / "wheelhouse" / "Markdown-3.4.4-py3-none-any.whl"
+    data = victim.read_bytes()
+    if damage == "remove":
+        victim.unlink()
+    elif damage == "truncate":
+        victim.write_bytes(data[:-1])
+    else:
+        victim.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    before = _listing(mirror)
+    with pytest.raises(BundleError, match="bundle %s: %s; nothing was changed" % (mirror, message)):
+        BundleVerify({"path": str(mirror), "verify": verify}).run()
+    assert _listing(mirror) == before
+
+
+def test_verify_size_does_not_read_the_files(mirror):
+    """A flipped byte passes verify=size (that is what sha256 is for): size never hashes."""
+    victim = mirror / "python" / "Python-3.11.2.tgz"
+    data = victim.read_bytes()
+    victim.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    assert BundleVerify({"path": str(mirror), "verify": "size"}).run()["verified"] == "size"
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("no-folder", "the folder does not exist"),
+    ("no-record", r"\.hpcllm-bundle\.json is missing: this is not a bundle unpacked by bundle_import"),
+    ("no-git", "the web UI repository git/text-generation-webui.git is missing"),
+])
+def test_verify_refuses_what_is_not_an_unpacked_bundle(mirror, tmp_path, breakage, message):
+    path = mirror
+    if breakage == "no-folder":
+        path = tmp_path / "nowhere"
+    elif breakage == "no-record":
+        (mirror / ".hpcllm-bundle.json").unlink()
+    else:
+        shutil.rmtree(mirror / GIT_MIRROR)
+    with pytest.raises(BundleError, match=message + ".*nothing was changed"):
+        BundleVerify({"path": str(path), "verify": "size"}).run()
+
+
+def test_export_carries_each_image_packages_in_its_folder(tree, tmp_path):
+    lite = tmp_path / "lite-packages"
+    lite.mkdir()
+    (lite / "Packages").write_text("Package: hello\n")
+    dest = tmp_path / "bundle.tar"
+    params = _export_params(tree, dest, image_packages={"compute": str(tree.os_packages), "compute-lite": str(lite)})
+    manifest = BundleExport(params).run()["manifest"]
+    assert manifest["contents"]["os_packages"] is True
+    assert {rel for rel in manifest["artifacts"] if rel.startswith("packages/")} == {
+        "packages/compute/Packages", "packages/compute/deb/nvidia-kernel-dkms_535.261.03-1_amd64.deb", "packages/compute-lite/Packages"}
+    mirror = tmp_path / "mirror"
+    BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}).run()
+    assert BundleVerify({"path": str(mirror), "verify": "sha256"}).run()["package_folders"] == ["compute", "compute-lite"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"image_packages": {"../x": "/tmp"}}, r"image_packages: '\.\./x' is not a usable image name"),
+    ({"image_packages": {"compute": "/nonexistent"}}, r"image_packages\[compute\] /nonexistent is not a folder"),
+])
+def test_export_refuses_bad_image_packages(tree, tmp_path, extra, message):
+    with pytest.raises(BundleError, match=message):
+        BundleExport(_export_params(tree, tmp_path / "b.tar", **extra)).run()
