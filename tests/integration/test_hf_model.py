@@ -9,6 +9,7 @@ import shutil
 import socket
 
 import pytest
+import yaml
 
 import hf_fixtures
 from hf_fixtures import GPTQ_BRANCH, REPO, hf_task, main_files, sha256_file, snapshot, tmpfs, write_playbook
@@ -436,3 +437,40 @@ def test_source_installs_the_same_bytes_without_a_hub(run_hf, ansible_playbook, 
 def is_gptq_install(dest, main_commit):
     manifest = json.loads((dest / ".hf_model.json").read_text())
     return manifest["revision"] == GPTQ_BRANCH and manifest["commit"] != main_commit and (dest / "quantize_config.json").is_file()
+
+
+def test_models_role_installs_from_a_bundle_mirror(ansible_playbook, hub, tmp_path, hf_env):
+    """Role models with models_source_dir: the same install root (files and manifests) as online, with the hub stopped."""
+    catalog = [{"launcher": "run_tiny.sh", "repo": REPO, "revision": "main", "ignore_patterns": ["README.md"],
+                "loras": [{"repo": REPO, "revision": GPTQ_BRANCH, "name": "tiny-lora"}]}]
+
+    def role_play(name, root, **extra):
+        webui = root / "text-generation-webui"
+        webui.mkdir(parents=True, exist_ok=True)
+        (webui / "server.py").write_text("# test stand-in of the web UI entry point\n")
+        play = [{"name": name, "hosts": "localhost", "gather_facts": False,
+                 "roles": [{"role": "hpcllm.webui.models", "models_install_root": str(root), "models_catalog": catalog,
+                            "models_launchers": False, **extra}]}]
+        path = tmp_path / f"{name}.yml"
+        path.write_text(yaml.safe_dump(play, sort_keys=False))
+        return ansible_playbook(path, env=hf_env)
+
+    online = tmp_path / "online"
+    run = role_play("online", online, models_hf_endpoint=hub.url)
+    assert run.rc == 0, run.stdout[-3000:]
+    # bundle_import's mirror layout: the folders relative to the install root (the lock's model keys)
+    mirror = tmp_path / "mirror"
+    for sub in ("models", "loras"):
+        shutil.copytree(online / sub, mirror / sub)
+    stopped = hub.url  # set in the inventory as before: with models_source_dir it is not used
+    hub.stop()
+    offline = tmp_path / "offline"
+    run = role_play("offline", offline, models_source_dir=str(mirror) + "/", models_hf_endpoint=stopped)
+    assert run.rc == 0, run.stdout[-3000:]
+    for sub in ("models", "loras"):
+        assert tree_bytes(offline / sub) == tree_bytes(online / sub), sub
+    assert sorted(p.name for p in (offline / "loras").iterdir()) == ["tiny-lora"]
+    run = role_play("offline-again", offline, models_source_dir=str(mirror))
+    assert run.rc == 0 and run.changed() == 0, run.stdout[-3000:]
+    run = role_play("relative", offline, models_source_dir="mirror")
+    assert run.rc != 0 and "models_source_dir must be empty" in run.stdout and "'mirror'" in run.stdout
