@@ -287,14 +287,26 @@ def _prune(dest, paths):
 
 
 # --------------------------------------------------------------------------- runner
-class HfModel(object):
-    """Apply hf_model's parameters; `hub_factory(endpoint, token, timeout)` builds the remote client."""
+def _source_factory(source, allow_patterns, ignore_patterns):
+    # imported here: _hf_source imports this module
+    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_source import SourceClient
+    return SourceClient(source, allow_patterns, ignore_patterns)
 
-    def __init__(self, params, check_mode=False, diff_mode=False, hub_factory=None, disk_usage=shutil.disk_usage):
+
+class HfModel(object):
+    """Apply hf_model's parameters; `hub_factory(endpoint, token, timeout)` builds the remote client.
+
+    With the `source` parameter, `source_factory(source, allow_patterns, ignore_patterns)` builds a client with
+    the same interface that lists and copies from a local folder instead (no Hub).
+    """
+
+    def __init__(self, params, check_mode=False, diff_mode=False, hub_factory=None, disk_usage=shutil.disk_usage,
+                 source_factory=_source_factory):
         self.p = params
         self.check_mode = check_mode
         self.diff_mode = diff_mode
         self.hub_factory = hub_factory
+        self.source_factory = source_factory
         self.disk_usage = disk_usage
         self.repo_id = params["repo_id"]
         self.revision = params.get("revision") or "main"
@@ -316,6 +328,11 @@ class HfModel(object):
             self.fail("dest %s exists and is not a directory" % self.dest)
         if self.p.get("state", "present") == "absent":
             return self.absent()
+        if self.p.get("source"):
+            clash = [name for name in ("endpoint", "token", "offline") if self.p.get(name)]
+            if clash:
+                self.fail("source is mutually exclusive with %s: the files come from %s, not from a Hub"
+                          % (", ".join(clash), self.p["source"]))
         if self.p.get("max_workers") is not None and int(self.p["max_workers"]) < 1:
             self.fail("max_workers must be at least 1")
         if self.p.get("timeout") is not None and float(self.p["timeout"]) <= 0:
@@ -376,7 +393,10 @@ class HfModel(object):
                 "files": sorted(manifest.get("files", {}))}
 
     def _listing(self):
-        hub = self.hub_factory(self.p.get("endpoint"), self.p.get("token"), float(self.p.get("timeout") or 60))
+        if self.p.get("source"):
+            hub = self.source_factory(self.p["source"], self.p.get("allow_patterns"), self.p.get("ignore_patterns"))
+        else:
+            hub = self.hub_factory(self.p.get("endpoint"), self.p.get("token"), float(self.p.get("timeout") or 60))
         try:
             commit, entries = hub.listing(self.repo_id, self.revision)
         except HfModelError as exc:
@@ -498,6 +518,15 @@ class HfModel(object):
             return
         lock = threading.Lock()
         errors = []
+        # a client with stage_all (a local source) has every verified file renamed only once all are there
+        staged = [] if getattr(hub, "stage_all", False) else None
+
+        def place(tmp, final, entry):
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            check_inside(self.dest, entry["path"])
+            os.rename(tmp, final)
+            with lock:
+                placed[entry["path"]] = entry
 
         def one(entry):
             final = check_inside(self.dest, entry["path"])
@@ -520,15 +549,16 @@ class HfModel(object):
                     problem = self._verify_download(tmp, entry, streamed)
                     if problem is not None:
                         continue
-                    os.makedirs(os.path.dirname(final), exist_ok=True)
-                    check_inside(self.dest, entry["path"])
                     os.chmod(tmp, 0o644)
-                    os.rename(tmp, final)
-                    with lock:
-                        placed[entry["path"]] = entry
+                    if staged is not None:
+                        with lock:
+                            staged.append((tmp, final, entry))
+                        tmp = None
+                        return
+                    place(tmp, final, entry)
                     return
                 finally:
-                    if os.path.exists(tmp):
+                    if tmp is not None and os.path.exists(tmp):
                         os.unlink(tmp)
             raise HfModelError("cannot download %s: %s (after %d attempts; nothing was written under its name)"
                                % (entry["path"], problem, ATTEMPTS))
@@ -537,7 +567,15 @@ class HfModel(object):
         if workers == 1:
             for entry, dummy in fetch:
                 one(entry)
-            return
+        else:
+            self._fetch_parallel(one, fetch, workers, errors)
+        if errors:
+            raise HfModelError("; ".join(errors))
+        for tmp, final, entry in sorted(staged or [], key=lambda item: item[2]["path"]):
+            place(tmp, final, entry)
+
+    def _fetch_parallel(self, one, fetch, workers, errors):
+        """Run one(entry) for every entry of fetch in a thread pool; failures go to errors and cancel the rest."""
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(one, entry) for entry, dummy in fetch]
@@ -558,8 +596,6 @@ class HfModel(object):
                         errors.append("cannot write in %s: %s" % (self.dest, exc))
                     for other in futures:
                         other.cancel()
-        if errors:
-            raise HfModelError("; ".join(errors))
 
     @staticmethod
     def _verify_download(path, entry, streamed=None):

@@ -23,16 +23,20 @@ description:
     grows with the number of files, not with their size.
   - Uses the C(huggingface_hub) library (model listing and HTTP transfers) but not its cache, so nothing is
     written outside O(dest), not even under E(HF_HOME). Telemetry and Xet transfers are turned off.
+  - With O(source), installs from a local folder holding an earlier download of the same repo (for example an
+    unpacked offline bundle) instead of a Hub, through the same staging and checks, and writes the same manifest
+    byte for byte as a Hub download of that revision with the same patterns.
 author:
   - hpcllm.webui developers (@hpcllm)
 requirements:
-  - huggingface_hub >= 1.0 (tested with 2.4)
+  - huggingface_hub >= 1.0 (tested with 2.4); not needed with O(source), O(offline=true) or O(state=absent)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Lists the remote revision (read-only requests) and reports what would be downloaded or removed; writes nothing.
+      - Lists the remote revision (read-only requests; with O(source), reads the source's manifest) and reports what
+        would be downloaded or removed; writes nothing.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
@@ -106,6 +110,23 @@ options:
         missing or incomplete, or if it holds another revision.
     type: bool
     default: false
+  source:
+    description:
+      - A local folder holding an earlier download of O(repo_id) by this module (its files and its C(.hf_model.json)),
+        such as C(<mirror>/models/<folder>) of an unpacked offline bundle. The Hub is not contacted and
+        C(huggingface_hub) is not needed.
+      - The file list, sizes, hashes and the commit come from the source's manifest. Its C(repo_id) must be O(repo_id),
+        O(revision) must be its recorded revision or commit, and when the source itself was downloaded with
+        O(allow_patterns) or O(ignore_patterns), the same patterns must be given here (otherwise the source may lack
+        files of the revision). A source downloaded without patterns serves any patterns.
+      - Each file to install is copied from the source into C(.hf_model.tmp/) and checked against the manifest's
+        size and hash like a download. Files are renamed to their final names only when every copy succeeded, so a
+        source folder that does not exist, an invalid source manifest, or a source file that is missing or whose
+        size or hash differs fails naming the path and leaves O(dest) as it was.
+      - The source path is not recorded in O(dest)'s manifest. Mutually exclusive with O(endpoint), O(token) and
+        O(offline=true). Ignored with O(state=absent).
+    type: path
+    version_added: 0.3.0
   max_workers:
     description:
       - Number of files downloaded in parallel.
@@ -164,6 +185,12 @@ EXAMPLES = r"""
     dest: /opt/ai_apps/webui_llama2/models/WizardLM_WizardCoder-1B-V1.0
     offline: true
 
+- name: On an air-gapped master, install a model from an unpacked offline bundle (no Hub, same files and manifest)
+  hpcllm.webui.hf_model:
+    repo_id: WizardLM/WizardCoder-Python-7B-V1.0
+    dest: /opt/ai_apps/webui_llama2/models/WizardLM_WizardCoder-Python-7B-V1.0
+    source: /opt/hpcllm-mirror/models/WizardLM_WizardCoder-Python-7B-V1.0
+
 - name: Remove a model folder made by this module
   hpcllm.webui.hf_model:
     repo_id: WizardLM/WizardCoder-1B-V1.0
@@ -189,7 +216,8 @@ revision:
   sample: gptq-4bit-32g-actorder_True
 commit:
   description:
-    - The commit the revision resolved to (with O(offline=true) or O(state=absent), the commit recorded in the manifest).
+    - The commit the revision resolved to (with O(offline=true) or O(state=absent), the commit recorded in the manifest;
+      with O(source), the commit recorded in the source's manifest).
   returned: always
   type: str
   sample: 7c4f3b7a7e4f8a1f1d0e2b3c4d5e6f708192a3b4
@@ -200,13 +228,13 @@ files:
   elements: str
   sample: [config.json, model.safetensors, quantize_config.json, tokenizer.model]
 downloaded:
-  description: Files downloaded by this run (in check mode, files that would be downloaded).
+  description: Files downloaded (with O(source), copied) by this run (in check mode, files that would be).
   returned: always
   type: list
   elements: str
   sample: [model.safetensors]
 bytes_downloaded:
-  description: Bytes downloaded by this run (in check mode, bytes that would be downloaded).
+  description: Bytes downloaded (with O(source), copied) by this run (in check mode, bytes that would be).
   returned: always
   type: int
   sample: 7259839584
@@ -256,6 +284,7 @@ def main():
             verify=dict(type="str", choices=["none", "size", "sha256"], default="size"),
             prune=dict(type="bool", default=False),
             offline=dict(type="bool", default=False),
+            source=dict(type="path"),
             max_workers=dict(type="int", default=8),
             timeout=dict(type="float", default=60),
         ),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import socket
 
 import pytest
+import yaml
 
 import hf_fixtures
 from hf_fixtures import GPTQ_BRANCH, REPO, hf_task, main_files, sha256_file, snapshot, tmpfs, write_playbook
@@ -334,3 +336,141 @@ def test_disk_full_fails_before_writing(run_hf, small_fs):
     res = run.results("hf_model")
     assert run.rc != 0 and "ENOSPC" in res["msg"] and REPO in res["msg"] and "revision main" in res["msg"], res["msg"]
     assert list(small_fs.iterdir()) == [], "nothing is written when the model cannot fit"
+
+
+# ----------------------------------------------------------------------------- source: install from a local folder
+def tree_bytes(root):
+    """{relative path: bytes} of every file under root, manifest included."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def no_hub_env(hf_env, tmp_path):
+    """hf_env where importing huggingface_hub fails (a stand-in package on PYTHONPATH), so a run proves it needs no Hub library."""
+    blocker = tmp_path / "nohub" / "huggingface_hub"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('"""Test stand-in: huggingface_hub is not installed."""\nraise ImportError("huggingface_hub blocked by the test")\n')
+    return dict(hf_env, PYTHONPATH=str(blocker.parent))
+
+
+def test_source_installs_the_same_bytes_without_a_hub(run_hf, ansible_playbook, hub, tmp_path, no_hub_env):
+    online = tmp_path / "online"
+    patterns = {"ignore_patterns": ["README.md"]}
+    first = run_hf(dest=str(online), **patterns)
+    assert first.rc == 0, first.stdout
+    older = tmp_path / "older"  # an install of another revision, to show a failed source run leaves it alone
+    assert run_hf(dest=str(older), revision=GPTQ_BRANCH).rc == 0
+    # the mirror as bundle_import lays it out: models/<folder>/ with the files and the manifest
+    mirror = tmp_path / "mirror" / "models" / "TheBloke_WizardCoder-Tiny-GPTQ"
+    shutil.copytree(online, mirror)
+    hub.stop()
+    # nothing may go to a Hub: no HF_ENDPOINT server, proxies pointing at a closed port
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    no_hub_env.update(HF_ENDPOINT=closed, HTTPS_PROXY=closed, HTTP_PROXY=closed, https_proxy=closed, http_proxy=closed)
+    offline = tmp_path / "offline"
+    common = dict(repo_id=REPO, source=str(mirror), **patterns)
+
+    def play(name, *tasks, check=False):
+        return ansible_playbook(write_playbook(tmp_path / f"{name}.yml", list(tasks)), check=check, env=no_hub_env)
+
+    run = play("check", hf_task("source", dest=str(offline), **common), check=True)
+    res = run.results("source")
+    assert run.rc == 0 and res["changed"] is True and res["downloaded"] == first.results("hf_model")["downloaded"]
+    assert not offline.exists(), "check mode writes nothing"
+
+    run = play("install", hf_task("source", dest=str(offline), **common))
+    res = run.results("source")
+    assert run.rc == 0, run.stdout
+    want = first.results("hf_model")
+    for key in ("changed", "commit", "files", "downloaded", "bytes_downloaded", "removed"):
+        assert res[key] == want[key], key
+    assert tree_bytes(offline) == tree_bytes(online), "same files and a byte-identical .hf_model.json"
+    assert str(mirror) not in (offline / ".hf_model.json").read_text()
+    assert not (offline / ".hf_model.tmp").exists()
+
+    run = play("again", hf_task("source", dest=str(offline), **common))
+    assert run.rc == 0 and run.changed() == 0 and run.results("source")["downloaded"] == []
+
+    # broken sources, each in its own copy of the mirror
+    def broken(name, mutate):
+        path = tmp_path / "broken" / name / "models" / mirror.name
+        shutil.copytree(mirror, path)
+        mutate(path)
+        return str(path)
+
+    def corrupt(path):
+        data = bytearray((path / "model.safetensors").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (path / "model.safetensors").write_bytes(bytes(data))
+
+    corrupted = broken("corrupt", corrupt)
+    missing = broken("missing", lambda p: (p / "tokenizer.json").unlink())
+    cases = [
+        ("corrupted file, fresh dest", dict(common, source=corrupted, dest=str(tmp_path / "fresh")),
+         [f"source file {corrupted}/model.safetensors does not match the source manifest", "sha256"]),
+        ("corrupted file, older install", dict(common, source=corrupted, dest=str(older)),
+         [f"{corrupted}/model.safetensors does not match"]),
+        ("missing file", dict(common, source=missing, dest=str(older)), [f"{missing}/tokenizer.json is missing"]),
+        ("wrong repo_id", dict(common, repo_id="Org/Other", dest=str(tmp_path / "other")),
+         [f"source {mirror} holds {REPO}", "not Org/Other"]),
+        ("wrong revision", dict(common, revision=GPTQ_BRANCH, dest=str(older)),
+         [f"holds revision main (commit {want['commit']}), not the requested revision {GPTQ_BRANCH}"]),
+        ("source missing", dict(common, source=str(tmp_path / "nowhere"), dest=str(older)),
+         [f"source {tmp_path / 'nowhere'} does not exist"]),
+        ("source with endpoint", dict(common, endpoint=closed, dest=str(older)), ["mutually exclusive with endpoint"]),
+    ]
+    before = {"older": snapshot(older), "offline": snapshot(offline)}
+    blocked = hf_task("online with the library blocked", ignore_errors=True, repo_id=REPO, endpoint=closed, dest=str(older))
+    run = play("failures", *[hf_task(name, ignore_errors=True, **args) for name, args, dummy in cases], blocked)
+    assert "huggingface_hub" in run.results("online with the library blocked")["msg"], "the stand-in blocks the library"
+    for name, args, words in cases:
+        res = run.results(name)
+        assert res.get("failed"), (name, res)
+        assert f"hf_model {args['repo_id']} (revision {args.get('revision', 'main')})" in res["msg"], (name, res["msg"])
+        for word in words:
+            assert word in res["msg"], (name, word, res["msg"])
+    assert {"older": snapshot(older), "offline": snapshot(offline)} == before, "failed source runs change nothing"
+    assert not (tmp_path / "fresh").exists() and not (tmp_path / "other").exists()
+    assert is_gptq_install(older, want["commit"])
+
+
+def is_gptq_install(dest, main_commit):
+    manifest = json.loads((dest / ".hf_model.json").read_text())
+    return manifest["revision"] == GPTQ_BRANCH and manifest["commit"] != main_commit and (dest / "quantize_config.json").is_file()
+
+
+def test_models_role_installs_from_a_bundle_mirror(ansible_playbook, hub, tmp_path, hf_env):
+    """Role models with models_source_dir: the same install root (files and manifests) as online, with the hub stopped."""
+    catalog = [{"launcher": "run_tiny.sh", "repo": REPO, "revision": "main", "ignore_patterns": ["README.md"],
+                "loras": [{"repo": REPO, "revision": GPTQ_BRANCH, "name": "tiny-lora"}]}]
+
+    def role_play(name, root, **extra):
+        webui = root / "text-generation-webui"
+        webui.mkdir(parents=True, exist_ok=True)
+        (webui / "server.py").write_text("# test stand-in of the web UI entry point\n")
+        play = [{"name": name, "hosts": "localhost", "gather_facts": False,
+                 "roles": [{"role": "hpcllm.webui.models", "models_install_root": str(root), "models_catalog": catalog,
+                            "models_launchers": False, **extra}]}]
+        path = tmp_path / f"{name}.yml"
+        path.write_text(yaml.safe_dump(play, sort_keys=False))
+        return ansible_playbook(path, env=hf_env)
+
+    online = tmp_path / "online"
+    run = role_play("online", online, models_hf_endpoint=hub.url)
+    assert run.rc == 0, run.stdout[-3000:]
+    # bundle_import's mirror layout: the folders relative to the install root (the lock's model keys)
+    mirror = tmp_path / "mirror"
+    for sub in ("models", "loras"):
+        shutil.copytree(online / sub, mirror / sub)
+    stopped = hub.url  # set in the inventory as before: with models_source_dir it is not used
+    hub.stop()
+    offline = tmp_path / "offline"
+    run = role_play("offline", offline, models_source_dir=str(mirror) + "/", models_hf_endpoint=stopped)
+    assert run.rc == 0, run.stdout[-3000:]
+    for sub in ("models", "loras"):
+        assert tree_bytes(offline / sub) == tree_bytes(online / sub), sub
+    assert sorted(p.name for p in (offline / "loras").iterdir()) == ["tiny-lora"]
+    run = role_play("offline-again", offline, models_source_dir=str(mirror))
+    assert run.rc == 0 and run.changed() == 0, run.stdout[-3000:]
+    run = role_play("relative", offline, models_source_dir="mirror")
+    assert run.rc != 0 and "models_source_dir must be empty" in run.stdout and "'mirror'" in run.stdout
