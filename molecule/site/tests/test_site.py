@@ -211,3 +211,25 @@ def test_launcher_starts_its_own_model_from_the_users_folder_and_answers_the_hea
         assert health.rc == 0, health.stdout + health.stderr
     finally:
         host.run("pkill -u test -f server.py; sleep 1")
+
+
+def test_the_run_wrote_the_deployment_lock(host):
+    """R/hpcllm-lock.json: what bundle_export carries and an air-gapped rebuild must reproduce."""
+    lock_file = host.file(f"{ROOT}/hpcllm-lock.json")
+    assert lock_file.user == "test" and lock_file.group == "users" and lock_file.mode == 0o644
+    lock = json.loads(lock_file.content_string)
+    pinned = host.file(f"{CHECKOUT}/inventories/bench/group_vars/all/zz-bench-webui.yml").content_string
+    assert lock["webui"]["commit"] == re.search(r"webui_version: ([0-9a-f]{40})", pinned).group(1)
+    assert lock["webui"]["repo"] == "http://127.0.0.1:8080/text-generation-webui.git"
+    assert lock["python"]["version"] == "3.11.2"
+    assert lock["python"]["sha256"] == "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
+    # every package of the venv but pip (ensurepip) came from the wheelhouse, with the wheel's sha256
+    wheels = {p["name"]: p for p in lock["packages"].values() if p["source"] == "wheelhouse"}
+    assert wheels and all(len(sha) == 64 for p in wheels.values() for sha in p["files"].values())
+    assert {p["source"] for p in lock["packages"].values()} <= {"wheelhouse", "ensurepip"}
+    assert len([k for k in lock["models"] if k.startswith("models/")]) == 5
+    assert all(len(m["commit"]) == 40 and m["files"] for m in lock["models"].values())
+    dkms = host.check_output(f"chroot {ROOTFS} dpkg-query -W -f '${{Version}}' nvidia-kernel-dkms")
+    assert lock["images"]["compute"]["packages"]["nvidia-kernel-dkms"] == dkms
+    assert lock["images"]["compute"]["kernels"] and "nvidia-kernel-dkms" not in lock["images"]["compute-lite"]["packages"]
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", json.dumps(lock))  # no time stamps: equal deployments, equal bytes
