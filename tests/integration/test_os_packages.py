@@ -1,0 +1,139 @@
+"""chroot_prep image_packages_collect / image_packages_source on real Debian 12 containers (podman).
+
+A connected container (the "image") installs hello from deb.debian.org, collects every installed package into a
+folder (twice: the second run changes nothing, and the image's files outside /tmp keep their ctimes); the folder is
+copied into a second container started with --network none, which points apt at it and installs hello offline at
+exactly the collected version. Skipped without podman or the bench image (tests/bench/build-images.sh)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks" / "os_packages"
+IMAGE = os.environ.get("HPCLLM_BENCH_BASE_IMAGE", "localhost/hpcllm-bench-debian12:latest")
+DEST = "/tmp/bundle/compute"
+OFFLINE_REPO = "/opt/bundle/compute"
+# Changes outside these count as changes of the image.
+PRUNE = ["/tmp", "/proc", "/sys", "/dev", "/run"]
+
+
+def _podman(*args, check=True):
+    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "tests" / "bench" / "containers.conf"))
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, env=env, timeout=300)
+
+
+def _have_image():
+    if shutil.which("podman") is None:
+        return False
+    return _podman("image", "exists", IMAGE, check=False).returncode == 0
+
+
+pytestmark = [
+    pytest.mark.skipif(not _have_image(), reason=f"podman or {IMAGE} missing"),
+]
+
+
+@pytest.fixture
+def containers():
+    """Start containers on demand (name -> extra podman run args); remove them all afterwards."""
+    started = []
+
+    def start(role, *extra):
+        name = f"hpcllm-ospkgs-{role}-{uuid.uuid4().hex[:6]}"
+        _podman("run", "-d", "--name", name, *extra, IMAGE, "sleep", "infinity")
+        started.append(name)
+        return name
+
+    yield start
+    for name in started:
+        _podman("rm", "-f", "-t", "0", name, check=False)
+
+
+def _inventory(tmp_path, name, **host_vars):
+    host = {"ansible_connection": "containers.podman.podman", "ansible_host": name,
+            "ansible_python_interpreter": "/usr/bin/python3",
+            # Ansible's own files stay in /tmp, as on the chroot image hosts
+            "ansible_remote_tmp": "/tmp/.ansible/tmp", **host_vars}
+    path = tmp_path / f"{name}.yml"
+    lines = ["---", "all:", "  hosts:", "    image:"] + [f"      {k}: {v}" for k, v in host.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _result(run, task_name):
+    """The result of a task on the image host, also inside an included role (its name gets the role's prefix)."""
+    for play in run.data.get("plays", []):
+        for task in play.get("tasks", []):
+            if task["task"]["name"].split(" : ")[-1] == task_name and "image" in task["hosts"]:
+                return task["hosts"]["image"]
+    raise KeyError(task_name)
+
+
+def _changed_since_marker(name):
+    prune = " -o ".join(f"-path {p}" for p in PRUNE)
+    script = f"find / -xdev \\( {prune} \\) -prune -o -cnewer /tmp/marker -print"
+    return _podman("exec", name, "sh", "-c", script).stdout.split()
+
+
+def test_collect_then_install_offline(ansible_playbook, containers, tmp_path):
+    env = {"CONTAINERS_CONF": str(REPO / "tests" / "bench" / "containers.conf")}
+    online = containers("online")
+    inventory = _inventory(tmp_path, online, chroot_prep_collect_dest=DEST)
+    run = ansible_playbook(PLAYBOOKS / "install.yml", inventory=inventory, env=env)
+    assert run.rc == 0, run.stdout + run.stderr
+    version = _result(run, "Read hello's version")["stdout"]
+    assert version
+
+    _podman("exec", online, "sh", "-c", "sleep 1.1 && touch /tmp/marker && sleep 1.1")
+    first = ansible_playbook(PLAYBOOKS / "collect.yml", inventory=inventory, env=env)
+    assert first.rc == 0, first.stdout + first.stderr
+    result = _result(first, "Collect and index the image's installed packages")
+    assert result["changed"] is True and f"hello_{version}_amd64.deb" in result["downloaded"]
+    # epoch packages of the base image (bsdutils 1:2.38...) are named as apt-get download names them
+    assert any("%3a" in name for name in result["downloaded"])
+    assert _changed_since_marker(online) == []
+
+    second = ansible_playbook(PLAYBOOKS / "collect.yml", inventory=inventory, env=env)
+    assert second.rc == 0 and second.changed("image") == 0, second.stdout
+    assert _changed_since_marker(online) == []
+    _podman("exec", online, "touch", "/var/cache/apt")  # the check sees a change when there is one
+    assert _changed_since_marker(online) == ["/var/cache/apt"]
+
+    bundle = tmp_path / "bundle"
+    _podman("cp", f"{online}:{DEST}", str(bundle))
+    names = sorted(p.name for p in bundle.iterdir())
+    assert "Packages" in names and "Packages.gz" in names and f"hello_{version}_amd64.deb" in names
+    installed = _podman("exec", online, "dpkg-query", "-W", "-f", "${db:Status-Abbrev}\\n").stdout.split("\n")
+    assert len([n for n in names if n.endswith(".deb")]) == len([s for s in installed if s.startswith("ii")])
+
+    offline = containers("offline", "--network", "none")
+    _podman("exec", offline, "mkdir", "-p", "/opt/bundle")
+    inventory = _inventory(tmp_path, offline, chroot_prep_packages_repo=OFFLINE_REPO)
+
+    # nothing there yet: clear failure naming the variable, nothing written
+    missing = ansible_playbook(PLAYBOOKS / "source.yml", inventory=inventory, env=env)
+    assert missing.rc != 0
+    msg = _result(missing, "Fail before changing anything when the repository is missing")["msg"]
+    assert msg.startswith(f"chroot_prep_packages_repo: {OFFLINE_REPO}/Packages does not exist")
+    assert _podman("exec", offline, "ls", "/etc/apt/apt.conf.d").stdout.split() == ["01autoremove", "70debconf"]
+
+    _podman("cp", str(bundle), f"{offline}:{OFFLINE_REPO}")
+    check = ansible_playbook(PLAYBOOKS / "source.yml", {"install_hello": False}, inventory=inventory, env=env,
+                             check=True)
+    assert check.rc == 0, check.stdout + check.stderr
+    offline_run = ansible_playbook(PLAYBOOKS / "source.yml", inventory=inventory, env=env)
+    assert offline_run.rc == 0, offline_run.stdout + offline_run.stderr
+    assert _result(offline_run, "Install hello offline")["changed"] is True
+    got = _podman("exec", offline, "dpkg-query", "-W", "-f", "${Version}", "hello").stdout
+    assert got == version
+    policy = _podman("exec", offline, "apt-cache", "policy").stdout
+    assert f"file:{OFFLINE_REPO} ./ Packages" in policy and "deb.debian.org" not in policy
+    again = ansible_playbook(PLAYBOOKS / "source.yml", inventory=inventory, env=env)
+    assert again.rc == 0 and again.changed("image") == 0, again.stdout
