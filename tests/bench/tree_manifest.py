@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print a manifest of a folder tree: one JSON object per entry, sorted by path.
 
     tree_manifest.py ROOT [--exclude REL ...]

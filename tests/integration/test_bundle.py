@@ -72,7 +72,9 @@ def test_lock_role_records_the_image(ansible_playbook, tmp_path):
 
 
 def _export(ansible_playbook, inventory, tree, dest, **extra):
-    variables = {"bundle_dest": str(dest), "bundle_install_root": str(tree.root), "bundle_python_tarball": str(tree.tarball)}
+    # no Warewulf images here: the OS packages come as one folder (bundle_os_packages), not collected from images
+    variables = {"bundle_dest": str(dest), "bundle_install_root": str(tree.root), "bundle_python_tarball": str(tree.tarball),
+                 "bundle_image_packages": False}
     variables.update(extra)
     return ansible_playbook(EXPORT, variables, inventory=inventory)
 
@@ -193,3 +195,63 @@ def test_export_without_lock_says_what_to_do(ansible_playbook, inventory, tmp_pa
     assert run.rc != 0
     assert run.results("Stop when there is no lock")["msg"] == (
         f"{tree.root}/hpcllm-lock.json does not exist: run site.yml (it writes the lock at the end) before exporting")
+
+
+SITE_BUNDLE = PLAYBOOKS / "site_bundle.yml"
+
+
+def test_site_takes_every_source_from_the_bundle(ansible_playbook, inventory, tmp_path, exported):
+    """site.yml's prepare play with hpcllm_bundle: checked first, then every image's sources point into it."""
+    tree, dest, dummy = exported
+    opt = tmp_path / "opt"
+    opt.mkdir()
+    mirror = opt / "hpcllm-mirror"
+    assert _import(ansible_playbook, inventory, dest, mirror).rc == 0
+    lock = json.loads((tree.root / "hpcllm-lock.json").read_text())
+    # the bundle's OS packages are one folder named "deb" here: an image of that name has its repository
+    # the site's inventory names other sources: the bundle outranks it (facts; only -e would outrank them)
+    site_inventory = tmp_path / "site.yml"
+    site_inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {}}, "vars": {
+        "webui_repo": "https://elsewhere.example/webui.git", "python_build_version": "3.12.0",
+        "webui_wheelhouse": "/opt/wheelhouse", "webui_pip_no_index": False}}}))
+    good = {"hpcllm_bundle": str(mirror), "chroot_prep_opt_path": str(opt), "chroot_prep_images": [{"name": "deb"}]}
+    run = ansible_playbook(SITE_BUNDLE, good, check=True, inventory=str(site_inventory))
+    assert run.rc == 0, run.stdout
+    assert "Every source from the bundle %s (size checked)" % mirror in run.stdout
+    got = run.results("Sources", host="deb")["msg"]
+    assert got == {
+        "python_build_source_url": "file://%s/python/Python-3.11.2.tgz" % mirror,
+        "python_build_version": "3.11.2",
+        # the identity the lock recorded, not the inventory's: the rebuilt checkout and lock are the exported ones
+        "webui_repo": lock["webui"]["repo"],
+        "webui_repo_mirror": str(mirror / "git" / "text-generation-webui.git"),
+        "webui_version": lock["webui"]["version"],
+        "webui_wheelhouse": str(mirror / "wheelhouse"),
+        "webui_pip_no_index": True,
+        "models_source_dir": str(mirror),
+        "chroot_prep_packages_repo": str(mirror / "packages" / "deb"),
+    }
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("wheel", "bundle {mirror}: artifact wheelhouse/Markdown-3.4.4-py3-none-any.whl is missing; nothing was changed"),
+    ("image", "hpcllm_bundle {mirror}: artifact packages/compute is missing: the bundle carries OS packages, but not for these images"),
+    ("outside", "hpcllm_bundle {mirror}: it must lie inside the shared folder chroot_prep_opt_path"),
+])
+def test_site_refuses_a_bundle_it_cannot_use(ansible_playbook, inventory, tmp_path, exported, breakage, message):
+    dummy, dest, dummy2 = exported
+    opt = tmp_path / "opt"
+    opt.mkdir()
+    mirror = opt / "hpcllm-mirror"
+    assert _import(ansible_playbook, inventory, dest, mirror).rc == 0
+    variables = {"hpcllm_bundle": str(mirror), "chroot_prep_opt_path": str(opt), "chroot_prep_images": [{"name": "deb"}]}
+    if breakage == "wheel":
+        (mirror / "wheelhouse" / "Markdown-3.4.4-py3-none-any.whl").unlink()
+    elif breakage == "image":
+        variables["chroot_prep_images"] = [{"name": "deb"}, {"name": "compute"}]
+    else:
+        variables["chroot_prep_opt_path"] = str(tmp_path / "elsewhere")
+    run = ansible_playbook(SITE_BUNDLE, variables)
+    assert run.rc != 0
+    assert message.format(mirror=mirror) in run.stdout, run.stdout
+    assert "Take every source from the bundle" not in run.stdout
