@@ -36,6 +36,9 @@ d = json.load(open(sys.argv[1] + "/.hf_model.json"))
 print(f"     {sys.argv[1].rstrip('/')}: {d.get('repo_id', '?')} @ {d.get('revision', '?')} = {d.get('commit', '?')[:12]}")
 PY
 done
+if [[ -f $root/hpcllm-lock.json ]]; then
+    echo "   lock: $root/hpcllm-lock.json (sha256 $(sha256sum "$root/hpcllm-lock.json" | cut -c1-16)...; bundle_export carries it)"
+fi
 echo "== Launch a model on a GPU node (as the run user), or from this demo master:"
 for s in "$root"/run_*.sh; do
     echo "   $s"

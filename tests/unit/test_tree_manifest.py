@@ -49,5 +49,5 @@ def test_same_trees_same_manifest_and_each_difference_shows(tmp_path):
 
 
 def test_not_a_folder(tmp_path):
-    run = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nowhere")], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nowhere")], capture_output=True, text=True, check=False)
     assert run.returncode == 2 and "is not a folder" in run.stderr
