@@ -101,7 +101,7 @@ bench: setup ## benchmarks (ratios measured side by side in one run)
 demo: images ## the whole deployment: site.yml inside a bench master against local mirrors
 	@echo "==> Bringing up the demo master ($${HPCLLM_BENCH_PREFIX:-hpcllm}-site), its mirrors, and running site.yml in it"
 	$(BIN)/molecule converge -s site
-	@podman exec -i $${HPCLLM_BENCH_PREFIX:-hpcllm}-site bash -s < tests/bench/demo-summary.sh
+	@podman exec -i -e WWCTL_DOUBLE_STATE=/var/lib/warewulf -e WWCTL_DOUBLE_VERSION=4.5.8 $${HPCLLM_BENCH_PREFIX:-hpcllm}-site bash -s < tests/bench/demo-summary.sh
 	@echo "==> The demo master keeps running; remove it with: make demo-clean"
 
 demo-clean: ## remove the demo master

@@ -6,8 +6,9 @@ root=${1:-/opt/ai_apps/webui_llama2}
 chroots=/var/lib/warewulf/chroots
 
 echo "== Images (Warewulf: wwctl container list)"
-wwctl container list 2>/dev/null | sed 's/^/   /'
+{ wwctl container list 2>&1 || echo "(wwctl container list failed)"; } | sed 's/^/   /'
 for img in "$chroots"/*/; do
+    img=${img%/}
     name=$(basename "$img")
     echo "== Image $name ($img/rootfs)"
     for ko in "$img"/rootfs/lib/modules/*/updates/dkms/nvidia-current.ko; do
@@ -21,7 +22,7 @@ for img in "$chroots"/*/; do
 done
 echo "== Mounts left under the images: $(findmnt --raw --noheadings --output TARGET | grep -c "^$chroots/" || true)"
 echo "== Install root $root (owner $(stat -c %U:%G "$root"), $(du -sh "$root" | cut -f1))"
-for py in "$root"/python_*/bin/python3.*; do
+for py in "$root"/python_*/bin/python3.[0-9] "$root"/python_*/bin/python3.[0-9][0-9]; do
     [[ -x $py && ! -L $py ]] && echo "   CPython: $py ($("$py" -c 'import sys; print(sys.version.split()[0])'))"
 done
 if [[ -d $root/text-generation-webui/.git ]]; then
