@@ -106,6 +106,7 @@ demo: images ## the whole deployment: site.yml inside a bench master against loc
 
 demo-clean: ## remove the demo master
 	$(BIN)/molecule destroy -s site
+	podman rmi --ignore localhost/$${HPCLLM_BENCH_PREFIX:-hpcllm}-site-offline-base:latest >/dev/null
 
 clean: ## remove the virtualenv, build folders and caches (not the podman images)
 	rm -rf .venv .build .cache tests/output .pytest_cache

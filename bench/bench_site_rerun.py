@@ -63,6 +63,9 @@ def main() -> int:
     finally:
         if not args.keep:
             molecule("destroy", env=env)
+            # prepare keeps an image of the master for the scenario's air-gapped side effect
+            subprocess.run(["podman", "rmi", "--ignore", f"localhost/{container}-offline-base:latest"], env=env, check=False,
+                           capture_output=True)
     print("whole deployment on the bench (site.yml inside the master, same container, back to back)")
     print(f"  first run : {first:8.1f} s  changed={changed1}")
     print(f"  second run: {second:8.1f} s  changed={changed2}")
