@@ -340,10 +340,21 @@ class DeployLock(object):
         dest = self.p.get('dest') or os.path.join(root, LOCK_NAME)
         lock, unhashed = build_lock(root, self.p.get('venv'), self.p.get('wheelhouse'), self.p.get('python_version'),
                                     self.p.get('images'))
-        text = render(lock)
         before = None
         if os.path.exists(dest):
             before = read_text(dest, 'lock')
+        kept = []
+        if self.p.get('keep_other_images') and before:
+            # a run over some of the images that share this root keeps the records of the others
+            try:
+                earlier = json.loads(before).get('images') or {}
+            except ValueError:
+                earlier = {}
+            for name in sorted(earlier):
+                if name not in lock['images'] and isinstance(earlier[name], dict):
+                    lock['images'][name] = earlier[name]
+                    kept.append(name)
+        text = render(lock)
         changed = before != text
         result = {
             'changed': changed,
@@ -351,6 +362,7 @@ class DeployLock(object):
             'sha256': hashlib.sha256(text.encode('utf-8')).hexdigest(),
             'lock': lock,
             'unhashed': unhashed,
+            'kept_images': kept,
             'actions': ['write %s' % dest] if changed else [],
         }
         if self.diff_mode:

@@ -68,6 +68,12 @@ options:
         kernel, DKMS packages, as C(dpkg-query -W) or C(rpm -q) print them), C(kernels) lists kernel versions.
     type: dict
     default: {}
+  keep_other_images:
+    description:
+      - Keep the records of images that the lock on disk has and O(images) lacks (a run over some of the images that
+        share the install root must not forget the others). A record is replaced only by a new one of the same image.
+    type: bool
+    default: false
 requirements:
   - Records written by the python_build, webui and models roles (hf_model) in the install root.
 notes:
@@ -116,6 +122,12 @@ lock:
     format: 1
     webui: {repo: "https://github.com/oobabooga/text-generation-webui", version: 8466cf2, commit: 8466cf229ab29ace6e336a96f81f4eda44ca94fa}
     python: {version: "3.11.4", sha256: 85c37a265e5c9dd9f75b35f954e31fbfc10383162417285e30ad25cc073a0d63}
+kept_images:
+  description: Images whose records came from the lock on disk (O(keep_other_images)).
+  returned: success
+  type: list
+  elements: str
+  sample: [compute-lite]
 unhashed:
   description: Installed distributions (C(name==version)) for which neither the wheelhouse nor ensurepip has a file.
   returned: success
@@ -148,6 +160,7 @@ def main():
             wheelhouse=dict(type='path'),
             python_version=dict(type='str'),
             images=dict(type='dict', default={}),
+            keep_other_images=dict(type='bool', default=False),
         ),
         add_file_common_args=True,
         supports_check_mode=True,

@@ -172,3 +172,22 @@ def test_write_check_mode_diff_and_idempotence(tmp_path):
     manifest.write_text(json.dumps(data))
     third = DeployLock(params, diff_mode=True, mover=mover).run()
     assert third["changed"] is True and "d" * 40 in dest.read_text() and "c" * 40 in third["diff"]["before"]
+
+
+def test_a_run_over_some_images_keeps_the_others_records(tmp_path):
+    """chroot_prep_images narrowed to one image (a partial run) must not drop the records of the others."""
+    tree = make_root(tmp_path)
+    dest = tree.root / "hpcllm-lock.json"
+    both = {"compute": {"packages": {"nvidia-kernel-dkms": "535.261.03-1"}, "kernels": ["6.1.0-50-amd64"]},
+            "compute-lite": {"packages": {}, "kernels": []}}
+    DeployLock({"install_root": str(tree.root), "images": both, "keep_other_images": True}).run()
+    full = dest.read_bytes()
+    partial = DeployLock({"install_root": str(tree.root), "images": {"compute": both["compute"]}, "keep_other_images": True}).run()
+    assert partial["changed"] is False and partial["kept_images"] == ["compute-lite"] and dest.read_bytes() == full
+    newer = {"compute": {"packages": {"nvidia-kernel-dkms": "535.261.03-2"}, "kernels": ["6.1.0-50-amd64"]}}
+    updated = DeployLock({"install_root": str(tree.root), "images": newer, "keep_other_images": True}).run()
+    assert updated["changed"] is True and updated["lock"]["images"]["compute"] == newer["compute"]
+    assert updated["lock"]["images"]["compute-lite"] == both["compute-lite"]
+    # without the option the lock holds exactly the images given
+    only = DeployLock({"install_root": str(tree.root), "images": newer}).run()
+    assert only["changed"] is True and sorted(only["lock"]["images"]) == ["compute"] and only["kept_images"] == []
