@@ -234,6 +234,8 @@ def test_site_takes_every_source_from_the_bundle(ansible_playbook, inventory, tm
 
 
 @pytest.mark.parametrize("breakage, message", [
+    ("relative", "hpcllm_bundle must be the absolute path of a bundle unpacked by bundle_import (got opt/hpcllm-mirror)"),
+    ("verify", "hpcllm_bundle_verify one of size, sha256 (got md5)"),
     ("wheel", "bundle {mirror}: artifact wheelhouse/Markdown-3.4.4-py3-none-any.whl is missing; nothing was changed"),
     ("image", "hpcllm_bundle {mirror}: artifact packages/compute is missing: the bundle carries OS packages, but not for these images"),
     ("outside", "hpcllm_bundle {mirror}: it must lie inside the shared folder chroot_prep_opt_path"),
@@ -245,7 +247,11 @@ def test_site_refuses_a_bundle_it_cannot_use(ansible_playbook, inventory, tmp_pa
     mirror = opt / "hpcllm-mirror"
     assert _import(ansible_playbook, inventory, dest, mirror).rc == 0
     variables = {"hpcllm_bundle": str(mirror), "chroot_prep_opt_path": str(opt), "chroot_prep_images": [{"name": "deb"}]}
-    if breakage == "wheel":
+    if breakage == "relative":
+        variables["hpcllm_bundle"] = "opt/hpcllm-mirror"
+    elif breakage == "verify":
+        variables["hpcllm_bundle_verify"] = "md5"
+    elif breakage == "wheel":
         (mirror / "wheelhouse" / "Markdown-3.4.4-py3-none-any.whl").unlink()
     elif breakage == "image":
         variables["chroot_prep_images"] = [{"name": "deb"}, {"name": "compute"}]
@@ -255,3 +261,11 @@ def test_site_refuses_a_bundle_it_cannot_use(ansible_playbook, inventory, tmp_pa
     assert run.rc != 0
     assert message.format(mirror=mirror) in run.stdout, run.stdout
     assert "Take every source from the bundle" not in run.stdout
+
+
+def test_export_refuses_a_package_folder_and_image_collection_together(ansible_playbook, inventory, tmp_path):
+    """bundle_os_packages and the default bundle_image_packages both fill packages/: refused before anything is mounted."""
+    run = ansible_playbook(EXPORT, {"bundle_dest": str(tmp_path / "b.tar"), "bundle_os_packages": str(tmp_path)}, inventory=inventory)
+    assert run.rc != 0
+    assert "bundle_os_packages needs bundle_image_packages: false (both fill packages/)" in run.stdout, run.stdout
+    assert "Mount and add the images" not in run.stdout and not (tmp_path / "b.tar").exists()
