@@ -22,7 +22,7 @@ SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule
 COLLECTION_LINK := $(REPO)/.build/collections/ansible_collections/hpcllm/webui
 
 .PHONY: help setup apt venv link images lint yamllint ansible-lint sanity units \
-	integration molecule test build bench demo demo-clean clean
+	integration molecule test gates site-stream build bench demo demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,11 +77,11 @@ units: venv link ## unit tests (pytest)
 integration: venv link ## module integration tests through ansible-playbook (pytest)
 	$(BIN)/pytest -q -p no:cacheprovider tests/integration
 
-molecule: images ## every molecule scenario
-	@set -e; for s in $(SCENARIOS); do \
-		echo "==> molecule test -s $$s"; \
-		$(BIN)/molecule test -s $$s; \
-	done
+molecule: $(addprefix molecule-,$(SCENARIOS)) ## every molecule scenario
+
+molecule-%: images ## one molecule scenario (e.g. make molecule-site)
+	@echo "==> molecule test -s $*"
+	$(BIN)/molecule test -s $*
 
 build: venv link ## build the collection tarball, install it offline, list its modules
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
@@ -91,8 +91,25 @@ build: venv link ## build the collection tarball, install it offline, list its m
 	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -l hpcllm.webui; \
 	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -t role -l hpcllm.webui
 
-test: setup lint sanity units integration build molecule ## every gate: lint, sanity, units, integration, build, molecule
-	@echo "==> all gates passed"
+# `make test` runs two streams side by side (2 cores): the `site` scenario, the longest
+# and about half idle (downloads, polled builds), next to every other gate one after
+# another (`make gates`). Each stream's gates print their output in one piece when they
+# end (--output-sync), each followed by the time it took.
+GATES := lint sanity units integration build $(addprefix molecule-,$(filter-out site,$(SCENARIOS)))
+
+test: images ## every gate: lint, sanity, units, integration, build, molecule (two streams)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 --output-sync=target site-stream gates; \
+	echo "==> all gates passed in $$(( $$(date +%s) - start )) s (after setup and images)"
+
+site-stream:
+	@$(MAKE) --no-print-directory -j1 timed-molecule-site
+
+gates: ## every gate but the site scenario, one after another
+	@$(MAKE) --no-print-directory -j1 $(addprefix timed-,$(GATES))
+
+timed-%:
+	@start=$$(date +%s); $(MAKE) --no-print-directory $*; echo "==> $* took $$(( $$(date +%s) - start )) s"
 
 bench: setup ## benchmarks (ratios measured side by side in one run)
 	@set -e; for b in bench/bench_*.py; do \

@@ -52,13 +52,23 @@ def read_mountinfo(path=MOUNTINFO):
         return handle.read().decode('utf-8', 'surrogateescape')
 
 
+def _ctime_ns(path):
+    """ctime (ns) of path as Warewulf's DirModTime sees it: os.Stat follows a symlink to its
+    target (a link to a file outside the image counts with that file's ctime); a dangling
+    link counts with its own."""
+    try:
+        return os.stat(path).st_ctime_ns
+    except OSError:
+        return os.lstat(path).st_ctime_ns
+
+
 def _ctimes(root):
-    """ctime (ns) of root and of every entry below it, symlinks not followed."""
-    yield os.lstat(root).st_ctime_ns
+    """ctime (ns) of root and of every entry below it, symlinks followed (not descended)."""
+    yield _ctime_ns(root)
     for current, dirs, files in os.walk(root):
         for entry in dirs + files:
             try:
-                yield os.lstat(os.path.join(current, entry)).st_ctime_ns
+                yield _ctime_ns(os.path.join(current, entry))
             except OSError:
                 continue
 

@@ -28,6 +28,9 @@ WW_ENV = {'LANG': 'C', 'LC_ALL': 'C'}
 DEFAULT_PROVISION_DIR = '/var/lib/warewulf/provision'
 
 _VERSION_RE = re.compile(r'wwctl version:\s*v?(\d+(?:\.\d+)+)(\S*)')
+# Beside the built image file while a build has not succeeded (see WarewulfImage).
+FAILED_BUILD_SUFFIX = '.hpcllm-build-failed'
+
 _SKIP_RE = re.compile(r'Skipping \((?:VNFS|Image) is current\)')
 _LOG_PREFIX_RE = re.compile(r'^\[?(ERROR|WARN|WARNING|SERV|INFO|DEBUG|VERBOSE)\]?\s*:?(\s|$)')
 _TABLE_HEADERS = ('CONTAINER NAME', 'IMAGE NAME', 'KERNEL NAME')
@@ -318,6 +321,13 @@ class WarewulfImage(object):
         before = {'name': name, 'exists': exists, 'image_file_exists': exists and os.path.exists(image_file)}
         imported = built = False
 
+        # A failed (or interrupted) build leaves a partial image file newer than the rootfs,
+        # which wwctl then takes as current: a record beside the image file, written before
+        # each build and removed after a successful one, makes the next run force the build.
+        failed_record = image_file + FAILED_BUILD_SUFFIX
+        failed_before = os.path.exists(failed_record)
+        before['last_build_failed'] = failed_before
+
         if not exists:
             source = params['source']
             if not source:
@@ -326,8 +336,11 @@ class WarewulfImage(object):
             if source.startswith('/') and not os.path.exists(source):
                 raise WarewulfError('source {0} of image {1} does not exist'.format(source, name))
             builds_on_import = build_wanted or commands.import_builds
-            self._act('import {0} from {1}{2}'.format(name, source, ' and build it' if builds_on_import else ''),
-                      commands.import_image(source, name, build=build_wanted))
+            description = 'import {0} from {1}{2}'.format(name, source, ' and build it' if builds_on_import else '')
+            if builds_on_import and not check:
+                self._recorded_build(failed_record, description, commands.import_image(source, name, build=build_wanted))
+            else:
+                self._act(description, commands.import_image(source, name, build=build_wanted))
             imported = True
             built = builds_on_import
             self.changed = True
@@ -339,22 +352,25 @@ class WarewulfImage(object):
             if mounted:
                 raise WarewulfError('refusing to build image {0}: mounted below its rootfs {1}: {2} (unmount them first)'.format(
                     name, rootfs, ', '.join(mounted)))
-            force = params['force']
+            force = params['force'] or failed_before
+            label = 'build {0}{1}'.format(name, ' (forced: the last build failed)' if failed_before
+                                          else ' (forced)' if force else '')
             predicted = force or not image_is_current(rootfs, image_file)
             if check:
                 if predicted:
-                    self.actions.append('build {0}{1}'.format(name, ' (forced)' if force else ''))
+                    self.actions.append(label)
                     built = self.changed = True
             else:
-                dummy, stdout, stderr = self.runner.run(commands.build(name, force=force))
+                dummy, stdout, stderr = self._recorded_build(failed_record, None, commands.build(name, force=force))
                 if not build_skipped(stdout, stderr):
-                    self.actions.append('build {0}{1}'.format(name, ' (forced)' if force else ''))
+                    self.actions.append(label)
                     built = self.changed = True
 
         if self.changed:
             self._cluster_steps()
 
-        after = {'name': name, 'exists': True, 'image_file_exists': before['image_file_exists'] or built}
+        after = {'name': name, 'exists': True, 'image_file_exists': before['image_file_exists'] or built,
+                 'last_build_failed': failed_before and not built}
         result = {
             'changed': self.changed,
             'name': name,
@@ -366,6 +382,24 @@ class WarewulfImage(object):
             'actions': self.actions,
             'diff': {'before': before, 'after': after},
         }
+        return result
+
+    def _recorded_build(self, record, description, args):
+        """Run a command that builds the image with the failure record in place; remove the
+        record only when the command succeeded."""
+        if description:
+            self.actions.append(description)
+        folder = os.path.dirname(record)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o755)
+        with open(record, 'w') as handle:
+            handle.write('a build of this image started and has not succeeded yet (hpcllm.webui.warewulf_image)\n')
+        try:
+            result = self.runner.run(args)
+        except WarewulfError as exc:
+            exc.msg = '{0} (recorded in {1}: the next run forces the build)'.format(exc.msg, record)
+            raise
+        os.remove(record)
         return result
 
     def _cluster_steps(self):

@@ -232,8 +232,9 @@ def test_info(ansible_playbook, ww, tmp_path):
     assert bool(kernel_calls) is (not ww.version.startswith("4.6"))
 
 
-def test_failed_build_needs_force(ansible_playbook, tmp_path):
-    """A failed build leaves a newer partial image: the next build skips; force rebuilds."""
+def test_failed_build_is_rebuilt_next_run(ansible_playbook, tmp_path):
+    """A failed build leaves a newer partial image (the double, like wwctl, then skips without -f):
+    the next run forces the build by itself, check mode predicts it, and a third run skips."""
     ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
     rootfs = _imported(ww, tmp_path)
     (rootfs / "etc" / "motd").write_text("new\n")
@@ -242,7 +243,32 @@ def test_failed_build_needs_force(ansible_playbook, tmp_path):
     assert result["failed"] is True and result["rc"] == 255
     assert result["cmd"][1:] == ["container", "build", "rocky"]
     assert "No space left on device" in result["msg"] and "No space left on device" in result["stderr"]
-    skipped = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
-    assert skipped.results("Image")["changed"] is False
-    forced = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built", ww_force=True), env=ww.env)
-    assert forced.results("Image")["changed"] is True
+    assert "the next run forces the build" in result["msg"]
+    predicted = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    assert predicted.results("Image")["changed"] is True
+    assert predicted.results("Image")["actions"] == ["build rocky (forced: the last build failed)"]
+    rebuilt = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
+    assert rebuilt.results("Image")["changed"] is True and rebuilt.results("Image")["built"] is True
+    assert ["container", "build", "-f", "rocky"] in ww.calls()
+    assert ww.image_file("rocky").read_text() != "partial\n"
+    again = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
+    assert again.results("Image")["changed"] is False
+
+
+def test_link_to_a_changed_file_outside_the_image(ansible_playbook, tmp_path):
+    """Warewulf follows symlinks when it decides whether an image is current: check mode
+    predicts the build that the real run then makes, and a run after it changes nothing."""
+    ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
+    rootfs = _imported(ww, tmp_path)
+    outside = tmp_path / "outside.conf"
+    outside.write_text("v1\n")
+    (rootfs / "etc" / "site.conf").symlink_to(outside)
+    first = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
+    assert first.results("Image")["changed"] is True
+    outside.write_text("v2\n")
+    predicted = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    assert predicted.results("Image")["changed"] is True
+    real = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
+    assert real.results("Image")["changed"] is True and real.results("Image")["built"] is True
+    settled = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    assert settled.results("Image")["changed"] is False

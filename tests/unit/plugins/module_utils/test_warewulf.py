@@ -224,6 +224,12 @@ IMAGE_DEFAULTS = dict(name="r8", state="built", source=None, force=False, provis
                       configure_all=False, overlay_build=False, server_restart=False)
 
 
+@pytest.fixture(autouse=True)
+def _provision_dir(tmp_path, monkeypatch):
+    """Every image run keeps its build record in a folder of its own test."""
+    monkeypatch.setitem(IMAGE_DEFAULTS, "provision_dir", str(tmp_path / "provision"))
+
+
 def image_run(version, script, check_mode=False, mountinfo="", **params):
     noun = "image" if version >= (4, 6) else "container"
     full = {("version",): version_out(version)}
@@ -251,6 +257,48 @@ def test_build_changed_comes_from_wwctl(version, build_out, changed, actions, tm
     script = {("NOUN", "show", "r8"): (0, f"{rootfs}\n", ""), ("NOUN", "build", "r8"): (0, build_out, "")}
     result, calls = image_run(version, script)
     assert result["changed"] is changed and result["actions"] == actions
+
+
+@pytest.mark.parametrize("version", [V45, V46])
+def test_failed_build_is_recorded_and_forced_next_time(version, tmp_path):
+    """A failed build leaves a partial image that wwctl takes as current: the record beside
+    the image file makes the next run (check mode too) force the build, and goes after it."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    noun = "image" if version >= (4, 6) else "container"
+    record = tmp_path / "provision" / ("images" if version >= (4, 6) else "container") / "r8.img.hpcllm-build-failed"
+    failing = {("NOUN", "show", "r8"): (0, f"{rootfs}\n", ""),
+               ("NOUN", "build", "r8"): (255, "", "ERROR: Failed to build r8: cpio: write error: No space left on device\n")}
+    with pytest.raises(WarewulfError) as failed:
+        image_run(version, failing)
+    assert "No space left on device" in failed.value.msg
+    assert f"recorded in {record}: the next run forces the build" in failed.value.msg
+    assert record.exists()
+
+    # what wwctl would say without -f after a failure: the partial image looks current
+    after = {("NOUN", "show", "r8"): (0, f"{rootfs}\n", ""), ("NOUN", "build", "r8"): (0, "Skipping (VNFS is current)\n", ""),
+             ("NOUN", "build", "-f", "r8"): (0, "Building\nCreated image\n", "")}
+    predicted, calls = image_run(version, after, check_mode=True)
+    assert predicted["changed"] is True and predicted["actions"] == ["build r8 (forced: the last build failed)"]
+    assert not any("build" in call for call in calls) and record.exists()
+
+    result, calls = image_run(version, after)
+    assert [noun, "build", "-f", "r8"] in calls
+    assert result["changed"] is True and result["actions"] == ["build r8 (forced: the last build failed)"]
+    assert result["diff"]["before"]["last_build_failed"] is True and result["diff"]["after"]["last_build_failed"] is False
+    assert not record.exists()
+
+    again, calls = image_run(version, after)
+    assert again["changed"] is False and [noun, "build", "r8"] in calls
+
+
+def test_successful_build_leaves_no_record(tmp_path):
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    script = {("NOUN", "show", "r8"): (0, f"{rootfs}\n", ""), ("NOUN", "build", "r8"): (0, "Building\n", "")}
+    result, calls = image_run(V45, script)
+    assert result["changed"] is True
+    assert list((tmp_path / "provision" / "container").iterdir()) == []
 
 
 def test_image_check_mode_runs_no_build(tmp_path):

@@ -98,6 +98,21 @@ def test_image_is_current(tmp_path, change, current):
     assert image_is_current(str(rootfs), str(image)) is current
 
 
+def test_link_to_a_changed_file_outside_the_image_is_a_change(tmp_path):
+    """Warewulf's DirModTime follows symlinks (os.Stat): a link in the image to a file outside
+    it that changed after the build makes the next build run, though nothing in the image moved."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("v1\n")
+    rootfs = _tree(tmp_path)
+    os.symlink(str(outside), rootfs / "etc" / "linked")
+    image = _image_after(rootfs, tmp_path)
+    assert image_is_current(str(rootfs), str(image)) is True
+    time.sleep(0.02)
+    outside.write_text("v2\n")
+    assert image_is_current(str(rootfs), str(image)) is False
+    assert newest_ctime_ns(str(rootfs)) == os.stat(outside).st_ctime_ns
+
+
 def test_image_is_current_without_image(tmp_path):
     assert image_is_current(str(_tree(tmp_path)), str(tmp_path / "missing.img")) is False
 
