@@ -61,7 +61,7 @@ options:
   force:
     description:
       - With O(state=built), rebuild even when wwctl considers the image current (C(wwctl container build -f)).
-      - Not needed after a failed build: a failed build leaves a newer partial image behind that makes wwctl
+      - Not needed after a failed build. A failed build leaves a newer partial image behind that makes wwctl
         skip, so the module keeps a record beside the image file (C(NAME.img.hpcllm-build-failed)) from the
         start of every build until it succeeds, and forces the next build while the record is there.
     type: bool

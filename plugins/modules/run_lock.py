@@ -1,0 +1,110 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, hpcllm.webui developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: run_lock
+short_description: Let one deployment run at a time work on a Warewulf master
+version_added: 0.4.0
+description:
+  - With O(state=present), takes the lock file O(path) for the C(ansible-playbook) process that runs this module
+    (the outermost one among its ancestors: Ansible runs on the master). The file records that process's pid, its
+    start time as the kernel counts it (so a reused pid does not count) and its command line.
+  - When another live run holds the lock, fails at once naming its pid, start time and command line.
+  - A lock whose process is gone (killed, crashed, a reboot) is stale, taken over, and reported in RV(stale).
+  - With O(state=absent), removes the lock if this run holds it; a lock of another run is left alone.
+  - Taking and giving back the lock is not a change of the master (C(changed) is always false).
+author:
+  - hpcllm.webui developers (@hpcllm)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Checks for another run and fails the same way; writes and removes no file.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  path:
+    description:
+      - The lock file on the master.
+    type: path
+    default: /run/hpcllm-webui.lock
+  state:
+    description:
+      - V(present) takes the lock, V(absent) gives it back.
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - Must run on the master with the local connection, inside the C(ansible-playbook) run it locks for.
+'''
+
+EXAMPLES = r'''
+- name: One run at a time
+  hpcllm.webui.run_lock:
+    path: /run/hpcllm-webui.lock
+
+- name: Give the lock back at the end
+  hpcllm.webui.run_lock:
+    state: absent
+'''
+
+RETURN = r'''
+path:
+  description: The lock file.
+  returned: always
+  type: str
+  sample: /run/hpcllm-webui.lock
+holder:
+  description: What the lock file held before this task (V(null) when there was none).
+  returned: always
+  type: dict
+  sample: {"pid": 4242, "start_ticks": 912345, "cmdline": "/usr/bin/python3 /usr/bin/ansible-playbook -i inventories/site site.yml",
+           "started": "2026-12-02 10:00:00 UTC"}
+stale:
+  description: Whether a lock left by a run whose process is gone was taken over.
+  returned: always
+  type: bool
+  sample: false
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcllm.webui.plugins.module_utils._run_lock import (
+    RunLock,
+    RunLockError,
+    playbook_process,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', default='/run/hpcllm-webui.lock'),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        supports_check_mode=True,
+    )
+    owner = playbook_process()
+    if owner is None:
+        module.fail_json(msg='run_lock: no ansible-playbook process among the ancestors of this module '
+                             '(it must run on the master with the local connection)')
+    try:
+        result = RunLock(module.params['path'], module.params['state'], owner, check_mode=module.check_mode).run()
+    except RunLockError as exc:
+        module.fail_json(msg=exc.msg, holder=exc.holder)
+    if result['stale']:
+        module.warn('took over the stale lock {0} of pid {1}, which no longer runs'.format(result['path'], result['holder'].get('pid')))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
