@@ -13,7 +13,7 @@ short_description: Let one deployment run at a time work on a Warewulf master
 version_added: 0.4.0
 description:
   - With O(state=present), takes the lock file O(path) for the C(ansible-playbook) process that runs this module
-    (the outermost one among its ancestors: Ansible runs on the master). The file records that process's pid, its
+    (the outermost one among its ancestors, since Ansible runs on the master). The file records that process's pid, its
     start time as the kernel counts it (so a reused pid does not count) and its command line.
   - When another live run holds the lock, fails at once naming its pid, start time and command line.
   - A lock whose process is gone (killed, crashed, a reboot) is stale, taken over, and reported in RV(stale).

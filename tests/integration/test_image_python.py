@@ -34,7 +34,7 @@ def _mini_root(tmp_path):
     root = tmp_path / "rootfs"
     (root / "bin").mkdir(parents=True)
     shutil.copy2("/bin/dash", root / "bin" / "sh")
-    for lib in re.findall(r"(/\S+\.so[.\d]*)", subprocess.run(["ldd", "/bin/dash"], capture_output=True, text=True).stdout):
+    for lib in re.findall(r"(/\S+\.so[.\d]*)", subprocess.run(["ldd", "/bin/dash"], capture_output=True, text=True, check=True).stdout):
         target = root / lib.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(os.path.realpath(lib), target)
@@ -57,7 +57,7 @@ def _vars(root, tmp_path, python):
 
 
 def _mounts_under(root):
-    targets = subprocess.run(["findmnt", "--raw", "--noheadings", "--output", "TARGET"], capture_output=True, text=True).stdout
+    targets = subprocess.run(["findmnt", "--raw", "--noheadings", "--output", "TARGET"], capture_output=True, text=True, check=True).stdout
     return [line for line in targets.splitlines() if line.startswith(str(root) + "/")]
 
 

@@ -85,7 +85,7 @@ def _run(proc, signals, check_mode=False, timeout=3):
 def test_nothing_inside_changes_nothing(tmp_path):
     proc = _proc(tmp_path, {1: ("/", ["init"])})
     signals = Signals(proc)
-    result, _ = _run(proc, signals)
+    result = _run(proc, signals)[0]
     assert result == {"changed": False, "processes": [], "actions": [], "killed": []}
     assert signals.sent == []
 
@@ -112,7 +112,7 @@ def test_stubborn_process_gets_sigkill_after_the_timeout(tmp_path):
 def test_check_mode_sends_nothing(tmp_path):
     proc = _proc(tmp_path, {200: (ROOT, ["daemon"])})
     signals = Signals(proc)
-    result, _ = _run(proc, signals, check_mode=True)
+    result = _run(proc, signals, check_mode=True)[0]
     assert result["changed"] is True and [p["pid"] for p in result["processes"]] == [200]
     assert signals.sent == [] and (proc / "200").exists()
 
