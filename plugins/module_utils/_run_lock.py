@@ -7,11 +7,17 @@ The owner is the outermost ansible-playbook process above the module (Ansible ru
 master: the chroot connection needs it). The lock records its pid, its start time as the
 kernel counts it (/proc/PID/stat field 22, so a reused pid is not taken for the owner) and
 its command line. A lock whose process is gone is stale and taken over.
+
+The file stays in place between runs (giving the lock back empties it): creating and
+removing it would change its folder, and Warewulf follows symlinks when it decides whether
+an image changed, so a Debian image's /var/run -> /run would make every run rebuild it.
+Taking the lock reads, checks and writes under flock(2), so two runs cannot both take it.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import fcntl
 import json
 import os
 import time
@@ -81,12 +87,13 @@ class RunLock(object):
         self.proc = proc
         self.check_mode = check_mode
 
-    def _read(self):
-        try:
-            with open(self.path) as handle:
-                return json.load(handle)
-        except (IOError, OSError):
+    @staticmethod
+    def _parse(text):
+        """The holder recorded in the lock's text: None when empty (nobody holds it), {} when unreadable."""
+        if not text.strip():
             return None
+        try:
+            return json.loads(text)
         except ValueError:
             return {}
 
@@ -95,22 +102,48 @@ class RunLock(object):
                 'cmdline': ' '.join(cmdline(self.proc, self.owner)),
                 'started': time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime())}
 
-    def _write_new(self, record):
+    def _open(self):
         folder = os.path.dirname(self.path)
         if folder and not os.path.isdir(folder):
             os.makedirs(folder, 0o755)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(record, handle, sort_keys=True)
-            handle.write('\n')
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    @staticmethod
+    def _read_fd(fd):
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b''.join(chunks).decode('utf-8', 'replace')
+
+    @staticmethod
+    def _write_fd(fd, text):
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, text.encode('utf-8'))
+        os.fsync(fd)
 
     def run(self):
-        holder = self._read()
+        if self.check_mode and not os.path.exists(self.path):
+            return {'changed': False, 'path': self.path, 'holder': None, 'stale': False}
+        fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW) if self.check_mode else self._open()
+        try:
+            return self._run(fd)
+        finally:
+            os.close(fd)  # also drops the flock
+
+    def _run(self, fd):
+        holder = self._parse(self._read_fd(fd))
         ours = holder is not None and holder.get('pid') == self.owner and _alive(self.proc, holder)
         result = {'changed': False, 'path': self.path, 'holder': holder, 'stale': False}
         if self.state == 'absent':
             if ours and not self.check_mode:
-                os.remove(self.path)
+                self._write_fd(fd, '')
             return result
         if ours:
             return result
@@ -118,17 +151,9 @@ class RunLock(object):
             if holder and _alive(self.proc, holder):
                 raise RunLockError(
                     'another run holds {0}: pid {1}, started {2} ({3}); this run stopped before changing anything. '
-                    'Wait for it to end, or remove the file if that process is not a deployment run'.format(
+                    'Wait for it to end, or empty the file if that process is not a deployment run'.format(
                         self.path, holder.get('pid'), holder.get('started', '?'), holder.get('cmdline', '?')), holder)
             result['stale'] = True  # its process is gone (killed, crashed, rebooted)
-            if not self.check_mode:
-                os.remove(self.path)
         if not self.check_mode:
-            try:
-                self._write_new(self._mine())
-            except OSError as exc:
-                if exc.errno == 17:  # EEXIST: another run took it between the read and here
-                    raise RunLockError('another run took {0} just now; this run stopped before changing anything'.format(self.path),
-                                       self._read())
-                raise
+            self._write_fd(fd, json.dumps(self._mine(), sort_keys=True) + '\n')
         return result

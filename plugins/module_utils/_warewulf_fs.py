@@ -52,23 +52,16 @@ def read_mountinfo(path=MOUNTINFO):
         return handle.read().decode('utf-8', 'surrogateescape')
 
 
-def _ctime_ns(path):
-    """ctime (ns) of path as Warewulf's DirModTime sees it: os.Stat follows a symlink to its
-    target (a link to a file outside the image counts with that file's ctime); a dangling
-    link counts with its own."""
-    try:
-        return os.stat(path).st_ctime_ns
-    except OSError:
-        return os.lstat(path).st_ctime_ns
-
-
 def _ctimes(root):
-    """ctime (ns) of root and of every entry below it, symlinks followed (not descended)."""
-    yield _ctime_ns(root)
+    """ctime (ns) of root and of every entry below it as Warewulf's DirModTime sees them:
+    os.Stat follows a symlink to its target, wherever that is on the master (a link to a
+    master file counts with that file's ctime, and /var/run -> /run with the master's /run);
+    an entry os.Stat cannot read (a dangling link) does not count. Links are not descended."""
+    yield os.stat(root).st_ctime_ns
     for current, dirs, files in os.walk(root):
         for entry in dirs + files:
             try:
-                yield _ctime_ns(os.path.join(current, entry))
+                yield os.stat(os.path.join(current, entry)).st_ctime_ns
             except OSError:
                 continue
 

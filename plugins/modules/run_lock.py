@@ -17,7 +17,10 @@ description:
     start time as the kernel counts it (so a reused pid does not count) and its command line.
   - When another live run holds the lock, fails at once naming its pid, start time and command line.
   - A lock whose process is gone (killed, crashed, a reboot) is stale, taken over, and reported in RV(stale).
-  - With O(state=absent), removes the lock if this run holds it; a lock of another run is left alone.
+  - With O(state=absent), empties the lock if this run holds it; a lock of another run is left alone.
+  - The file itself stays between runs. Creating and removing it would change its folder, and Warewulf follows
+    symlinks when it decides whether an image changed (a Debian image's C(/var/run) points to the master's C(/run)).
+  - Reading, checking and writing the lock happen under C(flock(2)); a symlink in place of the file is refused.
   - Taking and giving back the lock is not a change of the master (C(changed) is always false).
 author:
   - hpcllm.webui developers (@hpcllm)
@@ -26,7 +29,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Checks for another run and fails the same way; writes and removes no file.
+    details: Checks for another run and fails the same way; writes no file.
   diff_mode:
     support: none
   platform:

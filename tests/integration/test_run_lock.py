@@ -50,7 +50,7 @@ def test_second_run_stops_naming_the_first(ansible_playbook, tmp_path):
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 60
-        while not lock.exists() and time.time() < deadline and first.poll() is None:
+        while not (lock.exists() and lock.read_text()) and time.time() < deadline and first.poll() is None:
             time.sleep(0.2)
         record = json.loads(lock.read_text())
         assert record["pid"] == first.pid and "hold.yml" in record["cmdline"]
@@ -66,7 +66,7 @@ def test_second_run_stops_naming_the_first(ansible_playbook, tmp_path):
         release.touch()
         output = first.communicate(timeout=120)[0]
     assert first.returncode == 0, output
-    assert not lock.exists()
+    assert lock.read_text() == ""  # given back: emptied, the file stays
 
     # the first run is gone: its lock, had it stayed, would be stale; the next run takes the lock
     lock.write_text(json.dumps(record))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -58,7 +60,10 @@ def test_take_hold_and_give_back(tmp_path):
     assert record["pid"] == 200 and record["start_ticks"] == 900 and "ansible-playbook" in record["cmdline"]
     assert RunLock(str(lock), "present", 200, proc=str(proc)).run()["holder"]["pid"] == 200  # already ours
     RunLock(str(lock), "absent", 200, proc=str(proc)).run()
-    assert not lock.exists()
+    assert lock.read_text() == ""  # emptied, not removed: its folder does not change
+    again = RunLock(str(lock), "present", 300, proc=str(proc)).run()
+    assert again["holder"] is None and again["stale"] is False
+    assert json.loads(lock.read_text())["pid"] == 300
 
 
 def test_a_second_run_stops_naming_the_first(tmp_path):
@@ -94,6 +99,32 @@ def test_check_mode_refuses_the_same_and_writes_nothing(tmp_path):
     RunLock(str(lock), "present", 200, proc=str(proc)).run()
     with pytest.raises(RunLockError):
         RunLock(str(lock), "present", 300, proc=str(proc), check_mode=True).run()
+
+
+def test_taking_and_giving_back_leaves_the_folder_alone(tmp_path):
+    """Warewulf follows an image's /var/run -> /run: the lock's folder must not change on every run."""
+    proc = _proc(tmp_path, TREE)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    lock = folder / "hpcllm.lock"
+    RunLock(str(lock), "present", 200, proc=str(proc)).run()
+    RunLock(str(lock), "absent", 200, proc=str(proc)).run()
+    before = os.stat(folder).st_ctime_ns
+    time.sleep(0.02)
+    RunLock(str(lock), "present", 300, proc=str(proc)).run()
+    RunLock(str(lock), "absent", 300, proc=str(proc)).run()
+    assert os.stat(folder).st_ctime_ns == before
+
+
+def test_a_symlink_in_place_of_the_lock_is_refused(tmp_path):
+    proc = _proc(tmp_path, TREE)
+    target = tmp_path / "elsewhere"
+    target.write_text("precious\n")
+    lock = tmp_path / "hpcllm.lock"
+    lock.symlink_to(target)
+    with pytest.raises(OSError):
+        RunLock(str(lock), "present", 300, proc=str(proc)).run()
+    assert target.read_text() == "precious\n"
 
 
 def test_an_unreadable_lock_is_stale(tmp_path):
