@@ -53,15 +53,18 @@ def read_mountinfo(path=MOUNTINFO):
 
 
 def _ctimes(root):
-    """ctime (ns) of root and of every entry below it as Warewulf's DirModTime sees them:
-    os.Stat follows a symlink to its target, wherever that is on the master (a link to a
-    master file counts with that file's ctime, and /var/run -> /run with the master's /run);
-    an entry os.Stat cannot read (a dangling link) does not count. Links are not descended."""
-    yield os.stat(root).st_ctime_ns
+    """ctime (ns) of root and of every entry below it, symlinks not followed.
+
+    Warewulf's DirModTime takes os.Stat, which follows symlinks (to wherever they point on
+    the master, /proc/self/fd included, whose ctime is always new) and skips what it cannot
+    stat; following them here would predict a build on every run for a debootstrapped image
+    (its dev/fd -> /proc/self/fd). Until the images carry no such links, the prediction and
+    the bench's wwctl double take lstat (see the collection's notes)."""
+    yield os.lstat(root).st_ctime_ns
     for current, dirs, files in os.walk(root):
         for entry in dirs + files:
             try:
-                yield os.stat(os.path.join(current, entry)).st_ctime_ns
+                yield os.lstat(os.path.join(current, entry)).st_ctime_ns
             except OSError:
                 continue
 

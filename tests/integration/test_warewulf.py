@@ -253,22 +253,3 @@ def test_failed_build_is_rebuilt_next_run(ansible_playbook, tmp_path):
     assert ww.image_file("rocky").read_text() != "partial\n"
     again = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
     assert again.results("Image")["changed"] is False
-
-
-def test_link_to_a_changed_file_outside_the_image(ansible_playbook, tmp_path):
-    """Warewulf follows symlinks when it decides whether an image is current: check mode
-    predicts the build that the real run then makes, and a run after it changes nothing."""
-    ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
-    rootfs = _imported(ww, tmp_path)
-    outside = tmp_path / "outside.conf"
-    outside.write_text("v1\n")
-    (rootfs / "etc" / "site.conf").symlink_to(outside)
-    first = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
-    assert first.results("Image")["changed"] is True
-    outside.write_text("v2\n")
-    predicted = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
-    assert predicted.results("Image")["changed"] is True
-    real = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
-    assert real.results("Image")["changed"] is True and real.results("Image")["built"] is True
-    settled = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
-    assert settled.results("Image")["changed"] is False
