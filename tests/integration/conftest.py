@@ -96,6 +96,8 @@ def ansible_playbook(tmp_path):
                 "ANSIBLE_FORCE_COLOR": "0",
                 "ANSIBLE_RETRY_FILES_ENABLED": "0",
                 "ANSIBLE_DEPRECATION_WARNINGS": "0",
+                # the module goes to the interpreter's stdin: no temporary files per task
+                "ANSIBLE_PIPELINING": "1",
                 "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             }
         )
