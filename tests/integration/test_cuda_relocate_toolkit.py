@@ -83,6 +83,9 @@ def test_nothing_expected_nothing_to_move_said_once(ansible_playbook, tmp_path):
 
 def test_expected_but_missing_fails_naming_the_setting(ansible_playbook, tmp_path):
     inventory = _layout(tmp_path, {"gpu": {"nvidia_driver_cuda_toolkit": True}, "lite": {"hpcllm_steps": ["apps"]}})
+    # check mode: the system step only reported the toolkit's install, so its absence is no failure yet
+    check = ansible_playbook(PLAY, inventory=inventory, check=True)
+    assert check.rc == 0 and _ran(check, FAIL_TASK) is None, check.stdout
     run = ansible_playbook(PLAY, inventory=inventory)
     # the play records the failure on the image (finalize reports it after the teardown)
     msg = " ".join(_ran(run, FAIL_TASK)["msg"].split())
