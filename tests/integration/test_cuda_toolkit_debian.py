@@ -74,7 +74,7 @@ def image(mirror):
                 "/etc/apt/sources.list")
         _podman("exec", "-d", name, "python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory",
                 "/srv/mirror", "8080")
-        for _ in range(50):
+        for _attempt in range(50):
             if _podman("exec", name, "python3", "-c", "import urllib.request; urllib.request.urlopen("
                        f"'{URL}/Release')", check=False).returncode == 0:
                 break
