@@ -16,7 +16,7 @@ export ANSIBLE_NOCOLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
 
-APT_PACKAGES := podman debootstrap runc rsync git git-lfs curl findutils util-linux dpkg-dev \
+APT_PACKAGES := podman debootstrap runc rsync git git-lfs curl findutils util-linux dpkg-dev gpg gpg-agent \
 	python3-venv python3-pip ca-certificates
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 COLLECTION_LINK := $(REPO)/.build/collections/ansible_collections/hpcllm/webui

@@ -79,6 +79,28 @@ def test_cuda_moved_to_opt_and_linked_back_intact(host):
     assert moved == host.file("/srv/bench/cuda-12.3.manifest").content_string.strip()
 
 
+def test_cuda_toolkit_came_from_the_pinned_nvidia_repository(host):
+    # installed by nvidia_driver from the mirror's stand-in of NVIDIA's debian12 repository (nothing planted)
+    for pkg, version in (("cuda-toolkit-12-3", "12.3.2-1"), ("nsight-systems-2023.3.3", "2023.3.3.42-1")):
+        out = in_image(host, f"dpkg-query -W -f='${{Status}} ${{Version}}' {pkg}").stdout
+        assert out == f"install ok installed {version}", pkg
+    assert "Pin: release o=NVIDIA,l=NVIDIA CUDA\nPin-Priority: 100" in \
+        host.file(f"{ROOTFS}/etc/apt/preferences.d/hpcllm-nvidia-cuda").content_string
+    assert "URIs: http://127.0.0.1:8080/cuda/debian12/x86_64/" in \
+        host.file(f"{ROOTFS}/etc/apt/sources.list.d/hpcllm-nvidia-cuda.sources").content_string
+    # Debian's driver, not the repository's 545 decoys of the same names
+    for pkg in ("nvidia-smi", "libcuda1", "nvidia-kernel-dkms"):
+        version = in_image(host, f"dpkg-query -W -f='${{Version}}' {pkg}").stdout
+        assert version.startswith("535."), (pkg, version)
+    assert host.run(f"ls -d {ROOTFS}/usr/share/doc/*-standin").rc != 0
+
+
+def test_nsight_on_the_masters_opt_not_in_the_image(host):
+    moved = host.check_output("python3 /srv/bench/make_tree.py --manifest-of /opt/nvidia/nsight-systems/2023.3.3")
+    assert moved == host.file("/srv/bench/nsight-systems.manifest").content_string.strip()
+    assert not host.file(f"{ROOTFS}/opt/nvidia/nsight-systems/2023.3.3").exists
+
+
 def test_python_built_from_the_mirror_and_working(host):
     py = f"{ROOT}/python_3.11.2/bin/python3.11"
     out = host.check_output(f"{py} -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, readline, uuid, sys; print(sys.version.split()[0])'")
