@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from image_hosts import image_result as _result
+from image_hosts import write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "cuda_toolkit" / "toolkit.yml"
@@ -87,23 +89,7 @@ def image(mirror):
 
 
 def _inventory(tmp_path, name, **host_vars):
-    host = {"ansible_connection": "containers.podman.podman", "ansible_host": name,
-            "ansible_python_interpreter": "/usr/bin/python3", "ansible_remote_tmp": "/tmp/.ansible/tmp",
-            "nvidia_driver_debian_cuda_repo_url": URL, **host_vars}
-    path = tmp_path / f"{name}.yml"
-    lines = ["---", "all:", "  hosts:", "    image:"] + [f"      {k}: {v!r}" if isinstance(v, str) else
-                                                         f"      {k}: {v}" for k, v in host.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
-def _result(run, task_name):
-    """The result of a task on the image host (inside the included role its name gets the role's prefix)."""
-    for play in run.data.get("plays", []):
-        for task in play.get("tasks", []):
-            if task["task"]["name"].split(" : ")[-1] == task_name and "image" in task["hosts"]:
-                return task["hosts"]["image"]
-    raise KeyError(task_name)
+    return write_inventory(tmp_path, name, **{"nvidia_driver_debian_cuda_repo_url": URL, **host_vars})
 
 
 def _exists(name, path):

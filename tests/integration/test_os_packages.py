@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from image_hosts import image_result as _result
+from image_hosts import write_inventory as _inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks" / "os_packages"
@@ -54,26 +56,6 @@ def containers():
     yield start
     for name in started:
         _podman("rm", "-f", "-t", "0", name, check=False)
-
-
-def _inventory(tmp_path, name, **host_vars):
-    host = {"ansible_connection": "containers.podman.podman", "ansible_host": name,
-            "ansible_python_interpreter": "/usr/bin/python3",
-            # Ansible's own files stay in /tmp, as on the chroot image hosts
-            "ansible_remote_tmp": "/tmp/.ansible/tmp", **host_vars}
-    path = tmp_path / f"{name}.yml"
-    lines = ["---", "all:", "  hosts:", "    image:"] + [f"      {k}: {v}" for k, v in host.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
-def _result(run, task_name):
-    """The result of a task on the image host, also inside an included role (its name gets the role's prefix)."""
-    for play in run.data.get("plays", []):
-        for task in play.get("tasks", []):
-            if task["task"]["name"].split(" : ")[-1] == task_name and "image" in task["hosts"]:
-                return task["hosts"]["image"]
-    raise KeyError(task_name)
 
 
 def _changed_since_marker(name):
