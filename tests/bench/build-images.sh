@@ -21,6 +21,13 @@ master_ref=localhost/hpcllm-bench-master:$recipe
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# The compiler cache the scenarios' CPython and DKMS builds share (bound into the
+# containers at /var/cache/hpcllm-ccache): outside the clone, so that it outlives it; a
+# fresh machine starts with it empty (slower, same result). Root's and writable by root
+# only, as the roles require of a cache whose objects go into what root runs.
+ccache_dir=${HPCLLM_BENCH_CCACHE:-/var/cache/hpcllm-bench/ccache}
+install -d -m 0755 -o root -g root "$ccache_dir"
+
 if podman image exists "$base_ref" && podman image exists "$master_ref"; then
     log "bench images are current ($recipe)"
     podman tag "$master_ref" localhost/hpcllm-bench-master:latest

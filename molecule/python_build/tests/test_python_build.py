@@ -104,3 +104,27 @@ def test_removed_packages_are_forgotten(host):
 
 def test_no_build_folder_left(host):
     assert host.check_output("find /var/tmp /opt -maxdepth 3 -name 'hpcllm-python-build-*' -o -name '*.hpcllm-new' -o -name '*.hpcllm-old'") == ""
+
+
+def test_build_compiled_through_the_compiler_cache(host):
+    # python_build_ccache_dir: one stats_log entry per compiler call through ccache
+    # (prepare's /etc/ccache.conf), naming the source as make passed it (relative for the
+    # core, absolute for setup.py's extensions); CPython 3.11 compiles about 250
+    # C files besides configure's conftest.c probes
+    log = host.file("/var/log/ccache-stats.log").content_string
+    sources = [line[2:] for line in log.splitlines() if line.startswith("# ")]
+    compiled = [s for s in sources if s.endswith(".c") and not s.endswith("conftest.c")]
+    assert len(compiled) >= 200, sources[:40]
+    assert "Objects/abstract.c" in compiled
+    assert any(s.startswith("/var/tmp/hpcllm-python-build-3.11.2/src/Modules/") for s in compiled)
+
+
+def test_interpreter_records_plain_gcc(host):
+    # the cache stays out of the interpreter: extensions built later need no ccache
+    cc = host.check_output(f"{PYTHON} -c \"import sysconfig; print(sysconfig.get_config_var('CC'))\"")
+    assert cc.split()[0] == "gcc", cc
+    assert "ccache" not in host.check_output(f"{PYTHON} -c \"import sysconfig; print(sysconfig.get_config_var('LDSHARED'))\"")
+
+
+def test_ccache_the_role_added_is_removed(host):
+    assert not host.package("ccache").is_installed
