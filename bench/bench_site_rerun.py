@@ -9,7 +9,8 @@ Usage: .venv/bin/python bench/bench_site_rerun.py [--keep]
 Run by `make bench` (about 15-25 minutes on two cores: the first run builds the NVIDIA
 module and CPython). The container is the scenario's (`$HPCLLM_BENCH_PREFIX-site`,
 prefix `hpcllm-bench` here so it does not replace a demo); it is destroyed at the end
-unless --keep.
+unless --keep. The first run compiles with an empty compiler cache of its own (a site's
+first run has none: the bench's shared cache would make the first run look cheaper).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +57,10 @@ def main() -> int:
     env.setdefault("HPCLLM_BENCH_PREFIX", "hpcllm-bench")
     env.setdefault("CONTAINERS_CONF", str(ROOT / "tests" / "bench" / "containers.conf"))
     container = f"{env['HPCLLM_BENCH_PREFIX']}-site"
+    # an empty compiler cache, root's (the roles refuse one others can write to)
+    cold_cache = tempfile.mkdtemp(prefix="hpcllm-bench-ccache.", dir="/var/tmp")
+    os.chmod(cold_cache, 0o755)
+    env["HPCLLM_BENCH_CCACHE"] = cold_cache
     molecule("destroy", env=env)
     try:
         molecule("create", env=env)
@@ -66,6 +73,7 @@ def main() -> int:
             # prepare keeps an image of the master for the scenario's air-gapped side effect
             subprocess.run(["podman", "rmi", "--ignore", f"localhost/{container}-offline-base:latest"], env=env, check=False,
                            capture_output=True)
+        shutil.rmtree(cold_cache, ignore_errors=True)
     print("whole deployment on the bench (site.yml inside the master, same container, back to back)")
     print(f"  first run : {first:8.1f} s  changed={changed1}")
     print(f"  second run: {second:8.1f} s  changed={changed2}")
