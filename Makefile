@@ -79,9 +79,11 @@ integration: venv link ## module integration tests through ansible-playbook (pyt
 
 molecule: $(addprefix molecule-,$(SCENARIOS)) ## every molecule scenario
 
+# profile_tasks: a time stamp and duration after each task of a scenario's own plays, so a
+# log shows where a scenario's time goes
 molecule-%: images ## one molecule scenario (e.g. make molecule-site)
 	@echo "==> molecule test -s $*"
-	$(BIN)/molecule test -s $*
+	ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks $(BIN)/molecule test -s $*
 
 build: venv link ## build the collection tarball, install it offline, list its modules
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \

@@ -62,6 +62,17 @@ def _parse_json_stdout(stdout: str) -> dict:
 @pytest.fixture
 def ansible_playbook(tmp_path):
     """Run ansible-playbook; returns a callable(playbook, extra_vars=None, check=False, ...)."""
+    return playbook_runner(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_ansible_playbook(tmp_path_factory):
+    """ansible_playbook for module-scoped fixtures (one setup shared by a module's tests)."""
+    return playbook_runner(tmp_path_factory.mktemp("module-playbook"))
+
+
+def playbook_runner(tmp_path: Path):
+    """The ansible_playbook callable with its files under tmp_path (module-scoped fixtures use it too)."""
 
     def run(
         playbook: str | Path,

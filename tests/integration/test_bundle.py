@@ -29,10 +29,13 @@ def _tree_sums(folder: Path) -> dict:
     return {str(p.relative_to(folder)): _sha(p) for p in folder.rglob("*") if p.is_file()}
 
 
+INVENTORY = "---\nwarewulf_master:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+
+
 @pytest.fixture
 def inventory(tmp_path) -> str:
     path = tmp_path / "hosts.yml"
-    path.write_text("---\nwarewulf_master:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    path.write_text(INVENTORY)
     return str(path)
 
 
@@ -85,14 +88,20 @@ def _import(ansible_playbook, inventory, src, mirror, **extra):
     return ansible_playbook(IMPORT, variables, inventory=inventory)
 
 
-@pytest.fixture
-def exported(ansible_playbook, inventory, tmp_path):
-    tree = make_root(tmp_path / "site")
+# one export for the module: the tests that take it only read the archive and the tree (a
+# broken copy is written elsewhere), so it is made once rather than before each of them
+@pytest.fixture(scope="module")
+def exported(module_ansible_playbook, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("exported")
+    ansible_playbook = module_ansible_playbook
+    inventory = tmp / "hosts.yml"
+    inventory.write_text(INVENTORY)
+    tree = make_root(tmp / "site")
     lock = ansible_playbook(PLAYBOOKS / "lock.yml", {"lock_root": str(tree.root)})
     assert lock.rc == 0, lock.stdout
-    dest = tmp_path / "out" / "bundle.tar"
+    dest = tmp / "out" / "bundle.tar"
     dest.parent.mkdir()
-    run = _export(ansible_playbook, inventory, tree, dest, bundle_models=True, bundle_os_packages=str(tree.os_packages))
+    run = _export(ansible_playbook, str(inventory), tree, dest, bundle_models=True, bundle_os_packages=str(tree.os_packages))
     assert run.rc == 0, run.stdout
     return tree, dest, run
 
