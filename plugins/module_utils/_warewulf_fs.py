@@ -52,41 +52,77 @@ def read_mountinfo(path=MOUNTINFO):
         return handle.read().decode('utf-8', 'surrogateescape')
 
 
-def _ctimes(root):
-    """ctime (ns) of root and of every entry below it, symlinks not followed.
+# Kernel file systems on the master whose inodes carry the time they were looked at: a link
+# into them (a debootstrapped image's dev/fd -> /proc/self/fd) is newer than any build.
+VOLATILE_TARGETS = ('/proc', '/sys')
 
-    Warewulf's DirModTime takes os.Stat, which follows symlinks (to wherever they point on
-    the master, /proc/self/fd included, whose ctime is always new) and skips what it cannot
-    stat; following them here would predict a build on every run for a debootstrapped image
-    (its dev/fd -> /proc/self/fd). Until the images carry no such links, the prediction and
-    the bench's wwctl double take lstat (see the collection's notes)."""
-    yield os.lstat(root).st_ctime_ns
+
+def _entries(root):
+    """(path, ctime ns) of root and of every entry below it, as Warewulf's DirModTime sees
+    them: the walk does not descend into linked folders, each entry is stat()ed with its
+    links followed (to wherever they point on the master), and what cannot be stat()ed
+    (a dangling link) is skipped."""
+    yield root, os.stat(root).st_ctime_ns
     for current, dirs, files in os.walk(root):
         for entry in dirs + files:
+            path = os.path.join(current, entry)
             try:
-                yield os.lstat(os.path.join(current, entry)).st_ctime_ns
+                yield path, os.stat(path).st_ctime_ns
             except OSError:
                 continue
 
 
 def newest_ctime_ns(root):
-    """The newest ctime (ns) anywhere under root, root included."""
-    return max(_ctimes(root))
+    """The newest ctime (ns) anywhere under root, root included, links followed."""
+    return max(ctime for dummy, ctime in _entries(root))
 
 
-def image_is_current(rootfs, image_file):
-    """wwctl's skip rule: the built image file is newer (ctime) than everything under the rootfs.
+def newer_than_image(rootfs, image_file, limit=5):
+    """wwctl's skip rule: the built image file must be newer (ctime) than everything under
+    the rootfs, links followed as Warewulf's DirModTime follows them.
 
-    Stops walking at the first entry that is not older than the image.
+    Returns None when the image is current, else up to ``limit`` entries (relative to the
+    rootfs) that are not older than the image; a link is named with its target
+    (``dev/fd -> /proc/self/fd``). With no image file, the list is empty.
     """
     try:
         image_ctime = os.stat(image_file).st_ctime_ns
     except OSError:
-        return False
-    for ctime in _ctimes(rootfs):
+        return []
+    found = []
+    for path, ctime in _entries(rootfs):
         if ctime >= image_ctime:
-            return False
-    return True
+            name = os.path.relpath(path, rootfs)
+            if os.path.islink(path):
+                name = '{0} -> {1}'.format(name, os.readlink(path))
+            found.append(name)
+            if len(found) >= limit:
+                break
+    return found if found else None
+
+
+def image_is_current(rootfs, image_file):
+    """True when wwctl would print "Skipping (... is current)" for this rootfs and image file."""
+    return newer_than_image(rootfs, image_file, limit=1) is None
+
+
+def volatile_links(rootfs):
+    """Links in the rootfs that resolve into the master's /proc or /sys (see VOLATILE_TARGETS),
+    relative to the rootfs, each with its target. Warewulf follows them when it judges
+    whether an image is current, so an image holding one is rebuilt by every build."""
+    found = []
+    for current, dirs, files in os.walk(rootfs):
+        for entry in dirs + files:
+            path = os.path.join(current, entry)
+            if not os.path.islink(path):
+                continue
+            target = os.readlink(path)
+            # the first hop, as the master resolves it (a relative link stays in the image, where
+            # a further link is found on its own)
+            resolved = os.path.normpath(os.path.join(current, target))
+            if any(resolved == top or resolved.startswith(top + '/') for top in VOLATILE_TARGETS):
+                found.append('{0} -> {1}'.format(os.path.relpath(path, rootfs), target))
+    return sorted(found)
 
 
 def natural_key(text):

@@ -18,10 +18,11 @@ import re
 
 from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_fs import (
     find_kernels,
-    image_is_current,
     mounts_below,
+    newer_than_image,
     parse_mountinfo,
     read_mountinfo,
+    volatile_links,
 )
 
 WW_ENV = {'LANG': 'C', 'LC_ALL': 'C'}
@@ -295,6 +296,7 @@ class WarewulfImage(object):
         self._mountinfo = mountinfo
         self.actions = []
         self.changed = False
+        self.newer = []
 
     def _mount_points(self):
         if self._mountinfo is not None:
@@ -355,7 +357,18 @@ class WarewulfImage(object):
             force = params['force'] or failed_before
             label = 'build {0}{1}'.format(name, ' (forced: the last build failed)' if failed_before
                                           else ' (forced)' if force else '')
-            predicted = force or not image_is_current(rootfs, image_file)
+            # what wwctl judges by (ctimes, links followed): the prediction and the reason
+            newer = None if force else newer_than_image(rootfs, image_file)
+            predicted = force or newer is not None
+            self.newer = newer or []
+            if newer and any(' -> ' in entry for entry in newer):
+                links = volatile_links(rootfs)
+                if links:
+                    self.runner.warnings.append(
+                        'image {0}: {1} resolve{2} into the master\'s /proc or /sys; Warewulf follows links when it '
+                        'judges an image current, so every build rebuilds this image and no run leaves it unchanged '
+                        '(a node mounts its own /dev at boot: removing these links from the image lets it stay '
+                        'current)'.format(name, ', '.join(links), 's' if len(links) == 1 else ''))
             if check:
                 if predicted:
                     self.actions.append(label)
@@ -380,6 +393,7 @@ class WarewulfImage(object):
             'imported': imported,
             'built': built,
             'actions': self.actions,
+            'newer_than_image': self.newer,
             'diff': {'before': before, 'after': after},
         }
         return result

@@ -61,7 +61,11 @@ printf '#!/bin/sh\nexit 101\n' >"$work/rootfs/usr/sbin/policy-rc.d"
 chmod 0755 "$work/rootfs/usr/sbin/policy-rc.d"
 
 log "save the plain rootfs (node image template) and import $base_ref"
-tar --numeric-owner -C "$work/rootfs" -cf "$work/node-rootfs.tar" .
+# /dev left empty, as in an image Warewulf imports from a registry (OCI layers carry none):
+# debootstrap's dev/fd -> /proc/self/fd and friends resolve into the master's /proc, which
+# Warewulf's build check follows, so such an image is rebuilt by every build (the
+# warewulf_image module warns, naming them; tests/integration/test_warewulf.py covers it)
+tar --numeric-owner -C "$work/rootfs" --exclude='./dev/?*' -cf "$work/node-rootfs.tar" .
 podman import --quiet --change 'CMD ["/bin/bash"]' "$work/node-rootfs.tar" "$base_ref" >/dev/null
 
 log "download the master's Python wheels on the host"

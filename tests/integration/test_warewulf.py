@@ -3,6 +3,8 @@ for Warewulf 4.4, 4.5 and 4.6 (tests/wwctl/wwctl)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ww_fixtures import PLAYBOOKS, VERSIONS, WarewulfDouble, bind_mount, make_docker_save, make_rootfs
@@ -253,3 +255,49 @@ def test_failed_build_is_rebuilt_next_run(ansible_playbook, tmp_path):
     assert ww.image_file("rocky").read_text() != "partial\n"
     again = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
     assert again.results("Image")["changed"] is False
+
+
+def test_link_to_a_changed_file_outside_the_image_predicted_and_built(ansible_playbook, tmp_path):
+    """Warewulf's check follows links to wherever they point on the master: a link in the image to
+    a file outside it that changed makes wwctl rebuild; check mode predicts exactly that and names
+    the link; once built, both agree the image is current."""
+    ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
+    outside = tmp_path / "master-resolv.conf"
+    outside.write_text("nameserver 10.0.0.1\n")
+    source = make_rootfs(tmp_path / "src-rocky")
+    (source / "etc" / "resolv.conf").symlink_to(outside)
+    ww.wwctl(ww.noun, "import", "-b", str(source), "rocky")
+    settled = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    assert settled.results("Image")["changed"] is False and settled.results("Image")["newer_than_image"] == []
+    time.sleep(0.02)
+    outside.write_text("nameserver 10.0.0.2\n")  # nothing in the image changed
+    predicted = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    result = predicted.results("Image")
+    assert result["changed"] is True and result["actions"] == ["build rocky"]
+    assert result["newer_than_image"] == ["etc/resolv.conf -> {0}".format(outside)]
+    mark = ww.mark()
+    built = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
+    assert built.results("Image")["changed"] is True and built.results("Image")["built"] is True
+    assert [call for call in ww.calls()[mark:] if call[:2] == [ww.noun, "build"]] == [[ww.noun, "build", "rocky"]]
+    after = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    assert after.results("Image")["changed"] is False
+
+
+def test_links_into_proc_rebuild_every_time_and_are_named(ansible_playbook, tmp_path):
+    """A debootstrapped image's dev/fd -> /proc/self/fd: Warewulf (and its double) rebuild it on every
+    build; the module says so, naming the links, in check mode and in the run."""
+    ww = WarewulfDouble("4.5.8", tmp_path / "wwstate")
+    source = make_rootfs(tmp_path / "src-rocky")
+    (source / "dev").mkdir()
+    (source / "dev" / "fd").symlink_to("/proc/self/fd")
+    (source / "dev" / "stdin").symlink_to("/proc/self/fd/0")
+    ww.wwctl(ww.noun, "import", "-b", str(source), "rocky")
+    expected = ("image rocky: dev/fd -> /proc/self/fd, dev/stdin -> /proc/self/fd/0 resolve into the master's /proc or /sys; "
+                "Warewulf follows links")
+    predicted = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
+    assert predicted.results("Image")["changed"] is True
+    assert any(warning.startswith(expected) for warning in predicted.results("Image")["warnings"])
+    for dummy in range(2):
+        run = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env)
+        assert run.results("Image")["built"] is True, "wwctl rebuilds on every build"
+        assert any(warning.startswith(expected) for warning in run.results("Image")["warnings"])

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
+from ansible_collections.hpcllm.webui.plugins.module_utils import _warewulf_fs
 from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_fs import (
     find_kernels,
     image_is_current,
     mounts_below,
     natural_key,
+    newer_than_image,
     newest_ctime_ns,
     parse_mountinfo,
     unescape_mount_path,
+    volatile_links,
 )
 
 MOUNTINFO = """\
@@ -107,6 +113,57 @@ def test_partial_image_after_failure_looks_current(tmp_path):
     rootfs = _tree(tmp_path)
     partial = _image_after(rootfs, tmp_path)
     assert image_is_current(str(rootfs), str(partial)) is True
+
+
+def test_links_are_followed_as_warewulf_follows_them(tmp_path):
+    """DirModTime stat()s every entry with its links followed: a link made before the build to a
+    file outside the image makes the image stale once that file changes; the entry is named with
+    its target."""
+    outside = tmp_path / "master-file"
+    outside.write_text("v1\n")
+    rootfs = _tree(tmp_path)
+    os.symlink(str(outside), str(rootfs / "etc" / "linked"))
+    os.symlink("/nonexistent", str(rootfs / "etc" / "dangling"))  # skipped, as Warewulf skips it
+    image = _image_after(rootfs, tmp_path)
+    assert newer_than_image(str(rootfs), str(image)) is None and image_is_current(str(rootfs), str(image))
+    time.sleep(0.02)
+    outside.write_text("v2\n")  # nothing inside the image changed
+    assert image_is_current(str(rootfs), str(image)) is False
+    assert newer_than_image(str(rootfs), str(image)) == ["etc/linked -> {0}".format(outside)]
+
+
+def test_newer_than_image_without_image_and_limit(tmp_path):
+    rootfs = _tree(tmp_path)
+    assert newer_than_image(str(rootfs), str(tmp_path / "missing.img")) == []
+    image = _image_after(rootfs, tmp_path)
+    time.sleep(0.02)
+    for index in range(8):
+        (rootfs / "etc" / "new{0}".format(index)).write_text("")
+    assert len(newer_than_image(str(rootfs), str(image))) == 5
+    newer = newer_than_image(str(rootfs), str(image), limit=2)
+    assert len(newer) == 2 and newer[0] == "etc" and newer[1].startswith("etc/new")
+
+
+def test_links_into_proc_are_always_newer_and_named(tmp_path):
+    """A debootstrapped image's dev/fd -> /proc/self/fd: its target is newer than any build."""
+    rootfs = _tree(tmp_path)
+    (rootfs / "dev").mkdir()
+    os.symlink("/proc/self/fd", str(rootfs / "dev" / "fd"))
+    os.symlink("/proc/self/fd/0", str(rootfs / "dev" / "stdin"))
+    os.symlink("/sys/class", str(rootfs / "dev" / "class"))
+    os.symlink("../etc/motd", str(rootfs / "dev" / "inside"))  # resolves inside the image: not volatile
+    image = _image_after(rootfs, tmp_path)
+    time.sleep(0.02)
+    # /proc/self is the process that looks, as wwctl's own process is: a new one, as each run is
+    # (a /proc inode takes the time of its first lookup)
+    child = subprocess.run(
+        [sys.executable, "-c", "import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('fs', sys.argv[1]); "
+         "fs = importlib.util.module_from_spec(spec); spec.loader.exec_module(fs); print(json.dumps(fs.newer_than_image(sys.argv[2], sys.argv[3])))",
+         _warewulf_fs.__file__, str(rootfs), str(image)],
+        check=True, capture_output=True, text=True)
+    assert json.loads(child.stdout) == ["dev/fd -> /proc/self/fd"]
+    assert volatile_links(str(rootfs)) == ["dev/class -> /sys/class", "dev/fd -> /proc/self/fd", "dev/stdin -> /proc/self/fd/0"]
+    assert volatile_links(str(_tree(tmp_path / "plain"))) == []
 
 
 def test_newest_ctime_ns(tmp_path):
