@@ -24,7 +24,7 @@ description:
     As in Warewulf's own check, links are followed to wherever they point on the master, so a link in the image
     to a file outside it that changed makes a build.
   - Warns, naming them, about links in the image that resolve into the master's C(/proc) or C(/sys) (a
-    debootstrapped image's C(dev/fd -> /proc/self/fd)): their targets are always newer than the image, so
+    debootstrapped image's C(dev/fd -> /proc/self/fd)). Their targets are always newer than the image, so
     Warewulf rebuilds such an image on every build and no run leaves it unchanged.
   - Works with Warewulf 4.4, 4.5 and 4.6, detected from C(wwctl version). Never uses C(wwctl container exec),
     which exits 0 after a failed command on 4.4.x to 4.5.2.
@@ -169,7 +169,7 @@ built:
 newer_than_image:
   description:
     - Up to five entries of the rootfs (relative to it) whose ctime is not older than the built image
-      file, found before the build: what makes wwctl rebuild. Links are followed as Warewulf's own check
+      file, found before the build, which make wwctl rebuild. Links are followed as Warewulf's own check
       follows them and are named with their target (C(dev/fd -> /proc/self/fd)).
     - Empty when the image is current, when it has no image file yet, or with O(force).
   returned: always

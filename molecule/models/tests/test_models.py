@@ -135,7 +135,9 @@ def test_launcher_starts_the_server_from_the_right_folder(host, launcher, repo, 
     finally:
         stop(host, pid)
     assert f"model {name}" in health.stdout
-    expected_argv = ["server.py", "--listen", "--api", "--extensions", "openai", "--settings", SETTINGS, "--model", name]
+    assert "no nvidia-smi on this node: the web UI runs on the CPU (--cpu; models_no_gpu: cpu)" in host.file(log).content_string
+    # no NVIDIA GPU in the bench: the GPU check says --cpu (models_no_gpu: cpu), before the model's flags
+    expected_argv = ["server.py", "--listen", "--api", "--extensions", "openai", "--settings", SETTINGS, "--cpu", "--model", name]
     expected_argv += flags + (["--lora"] + loras if loras else [])
     assert st["argv"] == expected_argv
     assert st["cwd"] == user_dir("alice")
@@ -148,6 +150,21 @@ def test_launcher_starts_the_server_from_the_right_folder(host, launcher, repo, 
     assert env["LD_LIBRARY_PATH"].split(":") == [f"{site}/cublas/lib", f"{site}/cudnn/lib"]
     assert set(env["NO_PROXY"].split(",")) >= {"127.0.0.1", "localhost"}
     assert env["OPENEDAI_PORT"] == "5001"
+
+
+def test_launcher_runs_the_gpu_check_first(host):
+    """With a GPU visible (the nvidia-smi stand-in first on PATH) the launcher asks nvidia-smi and does
+    not add --cpu; the stand-in web UI's venv has no torch, which the check says instead of judging."""
+    gpus = json.dumps([{"index": 0, "uuid": "GPU-5a7f1c2e", "name": "NVIDIA H100 80GB HBM3", "compute_cap": "9.0"}])
+    env = f"PATH=/srv/gpu-standin:{PATH} HPCLLM_STANDIN_GPUS={shlex.quote(gpus)}"
+    pid, log = start(host, "alice", f"{ROOT}/{CATALOG[4][0]}", env=env)
+    try:
+        wait_healthy(host, pid, log)
+        st = state(host)
+    finally:
+        stop(host, pid)
+    assert "--cpu" not in st["argv"] and st["argv"][-2:] == ["--model", CATALOG[4][3]]
+    assert "the venv has no torch (lock standin-lock.txt): its GPU support is not checked" in host.file(log).content_string
 
 
 def test_model_menu_launcher(host):

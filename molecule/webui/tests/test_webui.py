@@ -67,6 +67,15 @@ def test_lock_and_its_record(host):
     assert host.file(f"{CONF}/lock.sha256").content_string == digest + "\n"
 
 
+def test_gpu_record_read_from_the_venv(host):
+    """R/webui/torch-gpu.txt: what the launchers check GPUs against, read from the venv after the
+    install (the stand-in's lock has no torch: nothing to check, said as such)."""
+    record = host.file(f"{CONF}/torch-gpu.txt")
+    assert record.mode == 0o644
+    lines = [line for line in record.content_string.splitlines() if not line.startswith("#")]
+    assert lines == ["WEBUI_LOCK=lock.txt", "TORCH_VERSION=", "TORCH_CUDA=", "TORCH_ARCHS="]
+
+
 def test_extra_wheel_url_was_fetched_into_the_wheelhouse(host):
     assert host.file(f"{ROOT}/wheelhouse/six-1.16.0-py2.py3-none-any.whl").exists
 
