@@ -79,7 +79,7 @@ def test_hopper_with_the_cu117_lock_stops_naming_gpu_capability_and_lock(tmp_pat
     stopped(check(tmp_path, CU117, [H100]),
             "GPU 0 (NVIDIA H100 80GB HBM3, GPU-5a7f1c2e-0b1d-4c3e-9f00-111111111111) has compute capability 9.0",
             "torch 2.0.1+cu117 (CUDA 11.7, built for sm_37 sm_50 sm_60 sm_70 sm_75 sm_80 sm_86; lock 8466cf2-py311-x86_64.txt)",
-            "webui_lock_file", "CUDA_VISIBLE_DEVICES")
+            "webui_lock: cu118 adds 9.0", "webui_lock_file", "CUDA_VISIBLE_DEVICES")
 
 
 def test_hopper_with_a_cu118_build_goes_on(tmp_path):

@@ -121,7 +121,7 @@ if [[ -z $version ]]; then
     say "the venv has no torch (lock $lock): its GPU support is not checked"
     exit 0
 fi
-to_change="install a lock whose torch has code for it (webui_lock_file), or hide this GPU with CUDA_VISIBLE_DEVICES (empty: run on the CPU)"
+to_change="deploy a lock whose torch has code for it (webui_lock: cu118 adds 9.0, Hopper; or a lock of your own in webui_lock_file), or hide this GPU with CUDA_VISIBLE_DEVICES (empty: run on the CPU)"
 runs_on() { # capability (X.Y) -> 0 when an architecture in $archs can run on it
     local cap=$1 major minor arch number am an
     major=${cap%%.*}
