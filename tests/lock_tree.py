@@ -52,6 +52,10 @@ class Tree:
     os_packages: Path | None = None
 
 
+LOCK_NAME = "8466cf2-py311-x86_64-cu118.txt"
+EXTRA_INDEX = "https://download.pytorch.org/whl/cu118"
+
+
 def make_root(base: Path, with_models: bool = True, untracked_package: bool = False) -> Tree:
     """Lay an install root under base/root, the CPython tarball at base/src, packages at base/os-packages."""
     root = base / "root"
@@ -110,6 +114,10 @@ def make_root(base: Path, with_models: bool = True, untracked_package: bool = Fa
                                                     "version": "v0.0-standin", "commit": commit}, indent=2) + "\n")
     (conf / "lock.txt").write_text("PyYAML==6.0.1\n")
     (conf / "lock.sha256").write_text(sha256(b"PyYAML==6.0.1\n") + "\n")
+    # as the webui role writes it after installing the lock (here the cu118 one)
+    (conf / "torch-gpu.txt").write_text(
+        "# written by the webui role\nWEBUI_LOCK=%s\nWEBUI_EXTRA_INDEX=%s\nTORCH_VERSION=2.0.1+cu118\nTORCH_CUDA=11.8\n"
+        "TORCH_ARCHS=sm_37 sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90\n" % (LOCK_NAME, EXTRA_INDEX))
 
     if with_models:
         for kind, name, repo in (("models", "WizardLM_WizardCoder-1B-V1.0", "WizardLM/WizardCoder-1B-V1.0"),

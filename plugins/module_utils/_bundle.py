@@ -12,6 +12,8 @@ already) holding, at these paths (= the mirror layout after import):
     hpcllm-lock.json                   the deployment lock (deploy_lock)
     python/Python-<ver>.tgz            the CPython source tarball (sha256 of the lock)
     wheelhouse/<file>                  every wheel/sdist the lock names (sha256 of the lock)
+    webui/<lock name>                  the web UI's installed lock (R/webui/lock.txt, under the
+                                       name it was deployed with; sha256 of the lock)
     git/text-generation-webui.bundle   `git bundle` of the web UI at the lock's commit
     models/<name>/..., loras/<name>/...  optional: model files and their .hf_model.json
     packages/...                       optional: a folder of OS packages, as given
@@ -156,6 +158,13 @@ class BundleExport(object):
             raise BundleError('the lock names packages without a file in the wheelhouse, which the bundle cannot carry: %s '
                               '(fill the wheelhouse with webui_wheelhouse_fill: true, or pip download them into it, '
                               'then write the lock again)' % ', '.join(missing))
+        webui = lock['webui']
+        if webui.get('lock_sha256'):
+            # the requirements the rebuild installs, exactly as deployed (webui_lock, extras)
+            name = webui.get('lock') or 'lock.txt'
+            if '/' in name or name in ('', '.', '..'):
+                raise BundleError('the lock names the web UI lock %r, which is not a file name' % name)
+            items.append(('webui/%s' % name, 'webui-lock', os.path.join(root, 'webui', 'lock.txt'), webui['lock_sha256']))
         items.append((GIT_BUNDLE, 'git', None, None))
         if self.p.get('models'):
             for key in sorted(lock.get('models') or {}):
@@ -394,6 +403,8 @@ def describe(manifest, mirror):
         webui_commit=(manifest.get('webui') or {}).get('commit'),
         webui_version=(manifest.get('webui') or {}).get('version'),
         wheelhouse=os.path.join(mirror, 'wheelhouse'),
+        webui_lock_file=next((os.path.join(mirror, p) for p in sorted(manifest['artifacts'])
+                              if (manifest['artifacts'][p] or {}).get('kind') == 'webui-lock'), None),
         models=sorted(set('/'.join(p.split('/')[:2]) for p in manifest['artifacts'] if p.split('/')[0] in ('models', 'loras'))),
         os_packages=os.path.join(mirror, 'packages') if (manifest.get('contents') or {}).get('os_packages') else None,
     )

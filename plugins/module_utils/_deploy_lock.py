@@ -215,7 +215,27 @@ def webui_entry(root):
     entry = {'repo': checkout['repo'], 'version': str(checkout['version']), 'commit': checkout['commit']}
     lock_sha = os.path.join(conf, 'lock.sha256')
     entry['lock_sha256'] = read_text(lock_sha, 'web UI lock record').strip() if os.path.isfile(lock_sha) else None
+    # what the webui role recorded after installing the lock: its name, the extra index it was
+    # installed from, and what the venv's torch was built for (the GPUs it drives)
+    gpu_record = os.path.join(conf, 'torch-gpu.txt')
+    if os.path.isfile(gpu_record):
+        fields = parse_gpu_record(read_text(gpu_record, 'web UI GPU record'))
+        entry['lock'] = fields.get('WEBUI_LOCK') or None
+        entry['extra_index_url'] = fields.get('WEBUI_EXTRA_INDEX') or None
+        entry['torch'] = {'version': fields.get('TORCH_VERSION') or None, 'cuda': fields.get('TORCH_CUDA') or None,
+                          'archs': (fields.get('TORCH_ARCHS') or '').split()}
     return entry
+
+
+def parse_gpu_record(text):
+    """KEY=value lines of R/webui/torch-gpu.txt (comments and other lines skipped)."""
+    fields = {}
+    for line in text.splitlines():
+        if line.startswith('#') or '=' not in line:
+            continue
+        key, value = line.split('=', 1)
+        fields[key.strip()] = value.strip()
+    return fields
 
 
 def model_entries(root, hasher=sha256_file):

@@ -108,6 +108,14 @@ wheelhouse:
   returned: success
   type: str
   sample: /opt/hpcllm-mirror/wheelhouse
+webui_lock_file:
+  description:
+    - The web UI's lock in the mirror, under the name it was deployed with (C(webui/<name>)), or V(null)
+      for a bundle written before bundles carried it. An air-gapped rebuild installs exactly these
+      requirements, whatever the inventory's C(webui_lock) says.
+  returned: success
+  type: str
+  sample: /opt/hpcllm-mirror/webui/8466cf2-py311-x86_64-cu118.txt
 models:
   description: Model and LoRA folders in the mirror (relative, C(models/<name>), C(loras/<name>)).
   returned: success

@@ -32,3 +32,48 @@ def test_webui_python_follows_python_build_version(ansible_playbook, tmp_path, e
     run = ansible_playbook(playbook, extra)
     assert run.rc == 0, run.stdout
     assert run.results("Show webui_python")["msg"] == expected
+
+
+LOCK_PLAYBOOK = """\
+- hosts: localhost
+  gather_facts: false
+  vars_files:
+    - {defaults}
+    - {role_vars}
+  vars:
+    role_path: {role}
+  tasks:
+    - name: Show the lock settings
+      ansible.builtin.debug:
+        msg:
+          file: "{{{{ webui_lock_file }}}}"
+          wheels: "{{{{ webui_wheel_urls | map(attribute='url') | list }}}}"
+          extra_index: "{{{{ webui_pip_extra_index_url }}}}"
+"""
+
+
+@pytest.mark.parametrize(("lock", "cuda", "extra_index"), [
+    (None, "cu117", ""),
+    ("cu117", "cu117", ""),
+    ("cu118", "cu118", "https://download.pytorch.org/whl/cu118"),
+])
+def test_webui_lock_picks_file_wheels_and_index(ansible_playbook, tmp_path, lock, cuda, extra_index):
+    role = REPO_ROOT / "roles" / "webui"
+    playbook = tmp_path / "lock.yml"
+    playbook.write_text(LOCK_PLAYBOOK.format(defaults=role / "defaults" / "main.yml", role_vars=role / "vars" / "main.yml", role=role))
+    run = ansible_playbook(playbook, {"webui_lock": lock} if lock else {})
+    assert run.rc == 0, run.stdout
+    got = run.results("Show the lock settings")["msg"]
+    assert got["file"] == str(role / "files" / "locks" / ("8466cf2-py311-x86_64.txt" if cuda == "cu117" else "8466cf2-py311-x86_64-cu118.txt"))
+    assert len(got["wheels"]) == 5 and all(f"+{cuda}-" in url for url in got["wheels"])
+    assert got["extra_index"] == extra_index
+
+
+def test_an_unknown_webui_lock_is_refused_naming_it(ansible_playbook, tmp_path):
+    playbook = tmp_path / "role.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: hpcllm.webui.webui\n")
+    run = ansible_playbook(playbook, {"webui_lock": "cu121", "webui_install_root": str(tmp_path / "root")})
+    assert run.rc != 0
+    result = run.results("hpcllm.webui.webui : Validating arguments against arg spec 'main' - text-generation-webui at a pinned commit, in a venv installed from a shipped lock.")
+    assert "value of webui_lock must be one of: cu117, cu118, got: cu121" in result["msg"]
+    assert not (tmp_path / "root").exists()

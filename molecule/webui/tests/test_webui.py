@@ -73,7 +73,7 @@ def test_gpu_record_read_from_the_venv(host):
     record = host.file(f"{CONF}/torch-gpu.txt")
     assert record.mode == 0o644
     lines = [line for line in record.content_string.splitlines() if not line.startswith("#")]
-    assert lines == ["WEBUI_LOCK=lock.txt", "TORCH_VERSION=", "TORCH_CUDA=", "TORCH_ARCHS="]
+    assert lines == ["WEBUI_LOCK=lock.txt", "WEBUI_EXTRA_INDEX=", "TORCH_VERSION=", "TORCH_CUDA=", "TORCH_ARCHS="]
 
 
 def test_extra_wheel_url_was_fetched_into_the_wheelhouse(host):

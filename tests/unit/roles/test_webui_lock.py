@@ -92,9 +92,9 @@ def url_wheels(lock: str) -> dict[str, tuple[str, tuple, dict]]:
 def test_defaults_follow_webui_lock():
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text(encoding="utf-8"))
     assert defaults["webui_lock"] == "cu117", "the seed's lock stays the default"
-    assert "_webui_shipped_locks[webui_lock]" in defaults["webui_lock_file"]
-    assert "_webui_shipped_locks[webui_lock]" in defaults["webui_wheel_urls"]
-    assert "_webui_shipped_locks[webui_lock]" in defaults["webui_pip_extra_index_url"]
+    assert "_webui_shipped_locks.get(webui_lock, {})" in defaults["webui_lock_file"]
+    assert "_webui_shipped_locks.get(webui_lock, {})" in defaults["webui_wheel_urls"]
+    assert "_webui_shipped_locks.get(webui_lock, {})" in defaults["webui_pip_extra_index_url"]
     assert SHIPPED["cu117"]["extra_index_url"] == ""
     assert SHIPPED["cu118"]["extra_index_url"] == "https://download.pytorch.org/whl/cu118"
 

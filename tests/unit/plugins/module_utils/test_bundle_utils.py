@@ -86,6 +86,9 @@ def test_export_contents_and_idempotence(tree, tmp_path):
     assert "packages/deb/nvidia-kernel-dkms_535.261.03-1_amd64.deb" in manifest["artifacts"]
     assert members["SHA256SUMS"].decode().splitlines()[0].endswith("  " + sorted(manifest["artifacts"])[0])
     assert manifest["webui"]["commit"] == tree.commit and manifest["lock_sha256"] == first["lock_sha256"]
+    # the web UI's installed lock, under the name it was deployed with (webui_lock's file)
+    lock_entry = manifest["artifacts"]["webui/8466cf2-py311-x86_64-cu118.txt"]
+    assert lock_entry["kind"] == "webui-lock" and lock_entry["sha256"] == sha256(b"PyYAML==6.0.1\n")
     before = dest.stat().st_mtime_ns
     second = BundleExport(params).run()
     assert second["changed"] is False and dest.stat().st_mtime_ns == before
@@ -110,6 +113,8 @@ def test_roundtrip_same_sha256(tree, tmp_path):
     for rel in ("model.safetensors", "sub/config.json", ".hf_model.json"):
         assert (mirror / model / rel).read_bytes() == (tree.root / model / rel).read_bytes()
     assert (mirror / "hpcllm-lock.json").read_bytes() == (tree.root / "hpcllm-lock.json").read_bytes()
+    assert result["webui_lock_file"] == str(mirror / "webui" / "8466cf2-py311-x86_64-cu118.txt")
+    assert Path(result["webui_lock_file"]).read_bytes() == (tree.root / "webui" / "lock.txt").read_bytes()
     assert result["models"] == ["loras/hpcllm-test_LoRA", model]
     # the bare repository serves the commit and the version's tag; a clone through it checks out the lock's commit
     bare = mirror / GIT_MIRROR
@@ -232,6 +237,8 @@ def test_interrupted_export_resumes(tree, tmp_path, monkeypatch):
     ("commit", r"git/text-generation-webui\.bundle: the web UI repository .* does not hold commit"),
     ("unhashed", r"packages without a file in the wheelhouse.*torch==2\.0\.1"),
     ("no_tarball", r"python_tarball is required"),
+    ("webui_lock", r"webui/8466cf2-py311-x86_64-cu118\.txt: .*/webui/lock\.txt has sha256 [0-9a-f]{64}, the lock says"),
+    ("lock_name", r"the lock names the web UI lock '\.\./x\.txt', which is not a file name"),
 ])
 def test_export_refuses_what_does_not_match_the_lock(tmp_path, breakage, message):
     made = make_root(tmp_path / "site", untracked_package=breakage == "unhashed")
@@ -247,6 +254,12 @@ def test_export_refuses_what_does_not_match_the_lock(tmp_path, breakage, message
         (made.root / "hpcllm-lock.json").write_text(json.dumps(lock))
     elif breakage == "no_tarball":
         params["python_tarball"] = None
+    elif breakage == "webui_lock":  # the installed lock changed after the deployment lock was written
+        (made.root / "webui" / "lock.txt").write_text("PyYAML==6.0.2\n")
+    elif breakage == "lock_name":
+        lock = json.loads((made.root / "hpcllm-lock.json").read_text())
+        lock["webui"]["lock"] = "../x.txt"
+        (made.root / "hpcllm-lock.json").write_text(json.dumps(lock))
     with pytest.raises(BundleError, match=message):
         BundleExport(params).run()
     assert not (tmp_path / "bundle.tar").exists()

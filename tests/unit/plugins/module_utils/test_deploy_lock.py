@@ -50,7 +50,10 @@ def test_lock_records_everything(tmp_path):
     lock, unhashed = build_lock(str(tree.root), images=images)
     assert unhashed == []
     assert lock["webui"] == {"repo": "http://mirror.invalid/git/text-generation-webui.git", "version": "v0.0-standin",
-                             "commit": tree.commit, "lock_sha256": sha256(b"PyYAML==6.0.1\n")}
+                             "commit": tree.commit, "lock_sha256": sha256(b"PyYAML==6.0.1\n"),
+                             "lock": "8466cf2-py311-x86_64-cu118.txt", "extra_index_url": "https://download.pytorch.org/whl/cu118",
+                             "torch": {"version": "2.0.1+cu118", "cuda": "11.8",
+                                       "archs": ["sm_37", "sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]}}
     assert lock["python"]["version"] == PY_VERSION and lock["python"]["sha256"] == tree.tarball_sha256
     assert lock["python"]["tarball"] == f"Python-{PY_VERSION}.tgz" and lock["os_release"] == "Debian 12"
     pkgs = lock["packages"]
