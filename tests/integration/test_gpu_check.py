@@ -10,7 +10,6 @@ GPU" on a node without an NVIDIA device and a broken driver on one with it.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -53,7 +52,7 @@ def check(tmp_path, torch, gpus=None, no_gpu="cpu", visible=None, fail=None, nvi
     env = {"PATH": (f"{STANDIN}:" if nvidia_smi else "") + "/usr/bin:/bin", "LANG": "C",
            "HPCLLM_SYSFS_ROOT": str(sysfs(tmp_path, nvidia_on_pci))}
     if gpus is not None:
-        env["HPCLLM_STANDIN_GPUS"] = json.dumps(gpus)
+        env["HPCLLM_STANDIN_GPUS"] = ";".join(f"{g['index']}|{g['uuid']}|{g['name']}|{g['compute_cap']}" for g in gpus)
     if fail is not None:
         env["HPCLLM_STANDIN_NVSMI_FAIL"] = str(fail)
     if visible is not None:

@@ -74,6 +74,7 @@ def test_an_unknown_webui_lock_is_refused_naming_it(ansible_playbook, tmp_path):
     playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: hpcllm.webui.webui\n")
     run = ansible_playbook(playbook, {"webui_lock": "cu121", "webui_install_root": str(tmp_path / "root")})
     assert run.rc != 0
-    result = run.results("hpcllm.webui.webui : Validating arguments against arg spec 'main' - text-generation-webui at a pinned commit, in a venv installed from a shipped lock.")
+    result = run.results("hpcllm.webui.webui : Validating arguments against arg spec 'main' - "
+                         "text-generation-webui at a pinned commit, in a venv installed from a shipped lock.")
     assert "value of webui_lock must be one of: cu117, cu118, got: cu121" in result["msg"]
     assert not (tmp_path / "root").exists()

@@ -155,7 +155,7 @@ def test_launcher_starts_the_server_from_the_right_folder(host, launcher, repo, 
 def test_launcher_runs_the_gpu_check_first(host):
     """With a GPU visible (the nvidia-smi stand-in first on PATH) the launcher asks nvidia-smi and does
     not add --cpu; the stand-in web UI's venv has no torch, which the check says instead of judging."""
-    gpus = json.dumps([{"index": 0, "uuid": "GPU-5a7f1c2e", "name": "NVIDIA H100 80GB HBM3", "compute_cap": "9.0"}])
+    gpus = "0|GPU-5a7f1c2e|NVIDIA H100 80GB HBM3|9.0"
     env = f"PATH=/srv/gpu-standin:{PATH} HPCLLM_STANDIN_GPUS={shlex.quote(gpus)}"
     pid, log = start(host, "alice", f"{ROOT}/{CATALOG[4][0]}", env=env)
     try:
