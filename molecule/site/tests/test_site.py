@@ -243,6 +243,9 @@ def test_the_run_wrote_the_deployment_lock(host):
     pinned = host.file(f"{CHECKOUT}/inventories/bench/group_vars/all/zz-bench-webui.yml").content_string
     assert lock["webui"]["commit"] == re.search(r"webui_version: ([0-9a-f]{40})", pinned).group(1)
     assert lock["webui"]["repo"] == "http://127.0.0.1:8080/text-generation-webui.git"
+    # the lock installed (the stand-in's, webui_lock_file), no extra index, a venv without torch
+    assert lock["webui"]["lock"] == "lock.txt" and lock["webui"]["extra_index_url"] is None
+    assert lock["webui"]["torch"] == {"version": None, "cuda": None, "archs": []}
     assert lock["python"]["version"] == "3.11.2"
     assert lock["python"]["sha256"] == "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
     # every package of the venv but pip (ensurepip) came from the wheelhouse, with the wheel's sha256
