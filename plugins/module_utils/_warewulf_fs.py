@@ -52,9 +52,12 @@ def read_mountinfo(path=MOUNTINFO):
         return handle.read().decode('utf-8', 'surrogateescape')
 
 
-# Kernel file systems on the master whose inodes carry the time they were looked at: a link
-# into them (a debootstrapped image's dev/fd -> /proc/self/fd) is newer than any build.
-VOLATILE_TARGETS = ('/proc', '/sys')
+# File systems of the master whose entries are new all the time: /proc and /sys inodes carry
+# the time they were first looked at (a debootstrapped image's dev/fd -> /proc/self/fd),
+# /dev holds /dev/shm, where every Python process with a multiprocessing lock (Ansible's
+# workers) makes and removes files (Debian's run/shm -> /dev/shm). A link into them is
+# newer than any build.
+VOLATILE_TARGETS = ('/proc', '/sys', '/dev')
 
 
 def _entries(root):
@@ -107,7 +110,7 @@ def image_is_current(rootfs, image_file):
 
 
 def volatile_links(rootfs):
-    """Links in the rootfs that resolve into the master's /proc or /sys (see VOLATILE_TARGETS),
+    """Links in the rootfs that resolve into the master's /proc, /sys or /dev (VOLATILE_TARGETS),
     relative to the rootfs, each with its target. Warewulf follows them when it judges
     whether an image is current, so an image holding one is rebuilt by every build."""
     found = []

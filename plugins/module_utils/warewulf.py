@@ -365,10 +365,10 @@ class WarewulfImage(object):
                 links = volatile_links(rootfs)
                 if links:
                     self.runner.warnings.append(
-                        'image {0}: {1} resolve{2} into the master\'s /proc or /sys; Warewulf follows links when it '
-                        'judges an image current, so every build rebuilds this image and no run leaves it unchanged '
-                        '(a node mounts its own /dev at boot: removing these links from the image lets it stay '
-                        'current)'.format(name, ', '.join(links), 's' if len(links) == 1 else ''))
+                        'image {0}: {1} resolve{2} into the master\'s /proc, /sys or /dev; Warewulf follows links when '
+                        'it judges an image current, so every build rebuilds this image and no run leaves it '
+                        'unchanged (a node mounts its own /dev and /run at boot: removing these links from the '
+                        'image lets it stay current)'.format(name, ', '.join(links), 's' if len(links) == 1 else ''))
             if check:
                 if predicted:
                     self.actions.append(label)

@@ -23,8 +23,8 @@ description:
     the build is needed when anything under the root file system has a ctime not older than the built image file.
     As in Warewulf's own check, links are followed to wherever they point on the master, so a link in the image
     to a file outside it that changed makes a build.
-  - Warns, naming them, about links in the image that resolve into the master's C(/proc) or C(/sys) (a
-    debootstrapped image's C(dev/fd -> /proc/self/fd)). Their targets are always newer than the image, so
+  - Warns, naming them, about links in the image that resolve into the master's C(/proc), C(/sys) or C(/dev) (a
+    debootstrapped image's C(dev/fd -> /proc/self/fd), Debian's C(run/shm -> /dev/shm)). Their targets are always newer than the image, so
     Warewulf rebuilds such an image on every build and no run leaves it unchanged.
   - Works with Warewulf 4.4, 4.5 and 4.6, detected from C(wwctl version). Never uses C(wwctl container exec),
     which exits 0 after a failed command on 4.4.x to 4.5.2.

@@ -292,7 +292,7 @@ def test_links_into_proc_rebuild_every_time_and_are_named(ansible_playbook, tmp_
     (source / "dev" / "fd").symlink_to("/proc/self/fd")
     (source / "dev" / "stdin").symlink_to("/proc/self/fd/0")
     ww.wwctl(ww.noun, "import", "-b", str(source), "rocky")
-    expected = ("image rocky: dev/fd -> /proc/self/fd, dev/stdin -> /proc/self/fd/0 resolve into the master's /proc or /sys; "
+    expected = ("image rocky: dev/fd -> /proc/self/fd, dev/stdin -> /proc/self/fd/0 resolve into the master's /proc, /sys or /dev; "
                 "Warewulf follows links")
     predicted = ansible_playbook(PLAYBOOKS / "image.yml", _vars(ww, ww_state="built"), env=ww.env, check=True)
     assert predicted.results("Image")["changed"] is True
