@@ -78,3 +78,14 @@ def test_an_unknown_webui_lock_is_refused_naming_it(ansible_playbook, tmp_path):
                          "text-generation-webui at a pinned commit, in a venv installed from a shipped lock.")
     assert "value of webui_lock must be one of: cu117, cu118, got: cu121" in result["msg"]
     assert not (tmp_path / "root").exists()
+
+
+def test_an_unknown_models_no_gpu_is_refused_naming_it(ansible_playbook, tmp_path):
+    playbook = tmp_path / "role.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: hpcllm.webui.models\n")
+    run = ansible_playbook(playbook, {"models_no_gpu": "gpu-or-bust", "models_install_root": str(tmp_path / "root")})
+    assert run.rc != 0
+    result = run.results("hpcllm.webui.models : Validating arguments against arg spec 'main' - "
+                         "Download the model catalog, link it into the web UI and write the launchers.")
+    assert "value of models_no_gpu must be one of: cpu, stop, got: gpu-or-bust" in result["msg"]
+    assert not (tmp_path / "root").exists()
