@@ -70,9 +70,9 @@ def test_owned_in_check_mode_then_for_real_then_nothing(ansible_playbook, play, 
     assert second.rc == 0 and second.changed() == 0, second.stdout
     # what the module settled, an unprivileged account reads but cannot plant into
     nobody = ["runuser", "-u", "nobody", "--"]
-    assert subprocess.run(nobody + ["cat", str(root / "venv/lib/site-packages/mod.py")], capture_output=True).returncode == 0
+    assert subprocess.run(nobody + ["cat", str(root / "venv/lib/site-packages/mod.py")], capture_output=True, check=False).returncode == 0
     planted = subprocess.run(nobody + ["sh", "-c", f"echo 'import os' > {root}/venv/lib/site-packages/zz.pth"],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
     assert planted.returncode != 0 and "Permission denied" in planted.stderr
 
 

@@ -71,9 +71,24 @@ def wait_healthy(host, pid, log, args=""):
     pytest.fail(f"never healthy: {res.stdout} {res.stderr} / {host.file(log).content_string}")
 
 
-def state(host, port=7860):
-    return json.loads(host.check_output(
-        f"python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:{port}/standin/state\").read().decode())'"))
+def login_file(user):
+    return f"{user_dir(user)}/.hpcllm-gradio-auth.txt"
+
+
+def ui_get(host, port, login=None, path="/standin/state"):
+    """GET on the UI port with HTTP basic auth (the stand-in's Gradio login) from a login line user:password."""
+    code = ("import base64, sys, urllib.request; r = urllib.request.Request(sys.argv[1]); "
+            "a = sys.argv[2:]; a and r.add_header('Authorization', 'Basic ' + base64.b64encode(a[0].encode()).decode()); "
+            "print(urllib.request.urlopen(r, timeout=5).read().decode())")
+    return host.run("python3 -c %s %s" + (" %s" if login else ""), code, f"http://127.0.0.1:{port}{path}", *([login] if login else []))
+
+
+def state(host, port=7860, user="alice"):
+    """The stand-in's state, logged in as `user` with the login that user's launcher made."""
+    login = host.file(login_file(user)).content_string.strip()
+    res = ui_get(host, port, login)
+    assert res.rc == 0, res.stderr
+    return json.loads(res.stdout)
 
 
 def environ(host, pid):
@@ -137,7 +152,8 @@ def test_launcher_starts_the_server_from_the_right_folder(host, launcher, repo, 
     assert f"model {name}" in health.stdout
     assert "no nvidia-smi on this node: the web UI runs on the CPU (--cpu; models_no_gpu: cpu)" in host.file(log).content_string
     # no NVIDIA GPU in the bench: the GPU check says --cpu (models_no_gpu: cpu), before the model's flags
-    expected_argv = ["server.py", "--listen", "--api", "--extensions", "openai", "--settings", SETTINGS, "--cpu", "--model", name]
+    expected_argv = ["server.py", "--listen", "--api", "--extensions", "openai", "--settings", SETTINGS,
+                     "--gradio-auth-path", login_file("alice"), "--cpu", "--model", name]
     expected_argv += flags + (["--lora"] + loras if loras else [])
     assert st["argv"] == expected_argv
     assert st["cwd"] == user_dir("alice")
@@ -202,6 +218,44 @@ def test_per_user_folder_layout(host):
     assert host.run(f"ls {udir}/logs/session_*.json").rc == 0
 
 
+def test_login_is_the_users_own_private_file_made_once(host):
+    """WEBUI_LOGIN=1: the launcher made alice's login once (0600, hers, in her 0700 folder),
+    passes it as a path, and names the file, never the password."""
+    login = host.file(login_file("alice"))
+    assert (login.user, login.mode) == ("alice", 0o600)
+    name, password = login.content_string.strip().split(":", 1)
+    assert name == "alice" and len(password) == 24 and password.isalnum()
+    pid, log = start(host, "alice", f"{ROOT}/{CATALOG[4][0]}")
+    try:
+        wait_healthy(host, pid, log)
+        st = state(host)
+        cmdline = host.file(f"/proc/{pid}/cmdline").content_string
+    finally:
+        stop(host, pid)
+    assert host.file(login_file("alice")).content_string.strip() == f"alice:{password}"  # kept, not made again
+    assert st["argv"][st["argv"].index("--gradio-auth-path") + 1] == login_file("alice")
+    assert password not in cmdline
+    out = host.file(log).content_string
+    assert f"UI login: user alice, password in {login_file('alice')} (yours alone, mode 0600)" in out
+    assert password not in out
+
+
+def test_a_login_file_that_is_not_the_users_is_refused(host):
+    as_bob = "setpriv --reuid=bob --regid=bob --init-groups"
+    host.check_output(f"{as_bob} mkdir -p -m 0700 {user_dir('bob')}")
+    host.check_output(f"{as_bob} ln -sfn /etc/hostname {login_file('bob')}")
+    try:
+        pid, log = start(host, "bob", f"{ROOT}/{CATALOG[4][0]}")
+        for _attempt in range(50):
+            if host.run(f"kill -0 {pid}").rc != 0:
+                break
+            time.sleep(0.1)
+        out = host.file(log).content_string
+    finally:
+        host.run(f"rm -f {login_file('bob')}")
+    assert f"webui_launch.sh: {login_file('bob')} is a link or not yours: remove it (a new login is made)" in out
+
+
 # --------------------------------------------------------------------------- health check
 def test_health_fails_clearly_when_the_server_is_down(host):
     res = host.run(f"{ROOT}/webui_health.sh")
@@ -245,7 +299,11 @@ def test_two_users_at_once_on_a_read_only_root(host):
         pids.append(b[0])
         ha = wait_healthy(host, *a)
         hb = wait_healthy(host, *b, args="--api-port 5010 --openai-port 5011")
-        sa, sb = state(host, 7860), state(host, 7861)
+        sa, sb = state(host, 7860, "alice"), state(host, 7861, "bob")
+        # each server takes its own user's login only
+        alice_login = host.file(login_file("alice")).content_string.strip()
+        bob_login = host.file(login_file("bob")).content_string.strip()
+        refused = [ui_get(host, 7861, alice_login).stderr, ui_get(host, 7860, bob_login).stderr, ui_get(host, 7860).stderr]
     finally:
         for pid in pids:
             stop(host, pid)
@@ -253,6 +311,9 @@ def test_two_users_at_once_on_a_read_only_root(host):
     assert f"model {CATALOG[3][3]}" in ha.stdout
     assert f"model {CATALOG[4][3]}" in hb.stdout
     assert (sa["cwd"], sb["cwd"]) == (user_dir("alice"), user_dir("bob"))
+    assert all("HTTP Error 401" in err for err in refused), refused
+    assert alice_login.split(":")[0] == "alice" and bob_login.split(":")[0] == "bob"
+    assert alice_login.split(":", 1)[1] != bob_login.split(":", 1)[1]
     for user, pid in (("alice", pids[0]), ("bob", pids[1])):
         session = host.file(f"{user_dir(user)}/logs/session_{pid}.json")
         assert session.is_file and session.user == user
@@ -272,7 +333,7 @@ def test_sbatch_runs_a_launcher_and_prints_the_tunnel(host):
     pid, log = start(host, "bob", f"bash {ROOT}/share/webui.sbatch run_wizard_7b_4bit_code.sh", env=env)
     try:
         wait_healthy(host, pid, log, args="--api-port 5020 --openai-port 5021")
-        st = state(host, 7870)
+        st = state(host, 7870, "bob")
         out = host.file(log).content_string
     finally:
         stop(host, pid)

@@ -27,9 +27,9 @@ def launch_env(host, root=ROOT):
         f"source {root}/webui/launch.env; "
         "python3 -c 'import json,sys; a=sys.argv[1:]; i=a.index(\"--\"); j=a.index(\"---\"); k=a.index(\"----\"); "
         "print(json.dumps({\"DIR\": a[0], \"PYTHON\": a[1], \"SETTINGS\": a[2], \"CUDA\": a[3], "
-        "\"ARGS\": a[4:i], \"ENV\": a[i+1:j], \"USER_DIRS\": a[j+1:k]}))' "
+        "\"ARGS\": a[4:i], \"ENV\": a[i+1:j], \"USER_DIRS\": a[j+1:k], \"LOGIN\": a[k+1]}))' "
         '"$WEBUI_DIR" "$WEBUI_PYTHON" "$WEBUI_SETTINGS" "$WEBUI_CUDA_LIBS" "${WEBUI_ARGS[@]}" -- "${WEBUI_ENV[@]}" --- '
-        '"${WEBUI_USER_DIRS[@]}" ----'
+        '"${WEBUI_USER_DIRS[@]}" ---- "$WEBUI_LOGIN"'
     )
     return json.loads(host.check_output("bash -c %s", script))
 
@@ -80,14 +80,17 @@ def test_extra_wheel_url_was_fetched_into_the_wheelhouse(host):
     assert host.file(f"{ROOT}/wheelhouse/six-1.16.0-py2.py3-none-any.whl").exists
 
 
-def test_auth_file_is_private(host):
-    auth = host.file(f"{CONF}/gradio-auth.txt")
-    assert auth.mode == 0o600
-    assert auth.user == "root"
-    lines = auth.content_string.splitlines()
-    # the side effect's marker password replaced alice's
-    assert [line.split(":")[0] for line in lines] == ["alice", "bob"]
-    assert lines[0].startswith("alice:hpcllm-marker-")
+def test_no_shared_password_file(host):
+    """The UI login is each user's own (made by the launcher); R holds no password, and the
+    shared file an earlier release wrote (left there by the side effect) is gone."""
+    assert not host.file(f"{CONF}/gradio-auth.txt").exists
+    assert host.run(f"grep -rl -e old-shared-password -e converge-pass {ROOT}").stdout == ""
+
+
+def test_the_tree_is_roots_and_holds_no_planted_file(host):
+    assert host.run(f"find {ROOT} ! -user root -print -quit").stdout == ""
+    assert not host.file(f"{ROOT}/venv/lib/python3.11/site-packages/zz-planted.pth").exists
+    assert not host.file("/var/tmp/hpcllm-planted-ran-as-root").exists
 
 
 def test_settings_file(host):
@@ -105,9 +108,10 @@ def test_launch_env(host):
     assert env["CUDA"] == f"{ROOT}/venv/lib/python3.11/site-packages/nvidia/*/lib"
     assert env["ARGS"] == [
         "--listen", "--listen-port", "7860", "--api", "--api-blocking-port", "5000", "--api-streaming-port", "5005",
-        "--extensions", "openai", "--settings", f"{CONF}/settings.yaml", "--gradio-auth-path", f"{CONF}/gradio-auth.txt"]
+        "--extensions", "openai", "--settings", f"{CONF}/settings.yaml"]
     assert env["ENV"] == ["OPENEDAI_PORT=5001", "NO_PROXY=127.0.0.1,localhost", "HF_HUB_OFFLINE=1"]
     assert env["USER_DIRS"] == ["logs", "characters", "presets", "prompts", "training/datasets", "training/formats", "loras"]
+    assert env["LOGIN"] == "1"
     assert "marker" not in host.file(f"{CONF}/launch.env").content_string
     assert "converge-pass" not in host.file(f"{CONF}/launch.env").content_string
 
@@ -123,7 +127,7 @@ def test_training_folders_and_dataset(host):
 def test_tag_root_resolved_the_tag_and_reused_the_wheelhouse(host):
     assert git(host, "rev-parse", "HEAD", root="/opt/hpcllm-tag/text-generation-webui") == TAG_COMMIT
     assert not host.file("/opt/hpcllm-tag/wheelhouse").exists
-    assert not host.file("/opt/hpcllm-tag/webui/gradio-auth.txt").exists
+    assert launch_env(host, "/opt/hpcllm-tag")["LOGIN"] == "0"
     args = launch_env(host, "/opt/hpcllm-tag")["ARGS"]
     assert "--listen" not in args and "--gradio-auth-path" not in args
     assert host.check_output("/opt/hpcllm-tag/venv/bin/python -c 'import yaml; print(yaml.__version__)'") == "6.0.1"
@@ -166,10 +170,8 @@ def test_server_answers_with_the_launch_env(host, server):
     assert result.rc == 0, log
     assert json.loads(result.stdout) == {"result": "None"}
     assert json.loads(fetch(host, "http://127.0.0.1:5001/v1/models").stdout)["object"] == "list"
-    # the UI asks for the users of the auth file (stand-in basic auth)
-    assert fetch(host, "http://127.0.0.1:7860/").rc != 0
-    password = host.file(f"{CONF}/gradio-auth.txt").content_string.splitlines()[1].split(":", 1)[1]
-    state = json.loads(fetch(host, "http://127.0.0.1:7860/standin/state", f"bob:{password}").stdout)
+    # started as launch.env says, without the launcher: no login (the launcher adds each user's)
+    state = json.loads(fetch(host, "http://127.0.0.1:7860/standin/state").stdout)
     assert state["cwd"] == WEBUI
     assert state["settings"]["truncation_length"] == 4096
     assert state["argv"][1:] == launch_env(host)["ARGS"]
