@@ -74,8 +74,9 @@ sanity: venv ## ansible-test sanity on a copy laid at ansible_collections/hpcllm
 units: venv link ## unit tests (pytest)
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
-integration: venv link ## module integration tests through ansible-playbook (pytest)
-	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+# two workers, whole files each (--dist loadfile): most of the time is podman and apt waiting
+integration: venv link ## module integration tests through ansible-playbook (pytest, two workers)
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/integration
 
 molecule: $(addprefix molecule-,$(SCENARIOS)) ## every molecule scenario
 
