@@ -177,16 +177,11 @@ def pytorch_index_standin(root: Path) -> Path:
     return simple
 
 
-@pytest.fixture(scope="module", params=LOCKS)
-def pypi_report(request, tmp_path_factory):
-    """(lock, pip's install report for the lock's index part, resolved for the target platform)."""
-    lock = request.param
-    tmp = tmp_path_factory.mktemp(f"lock-{lock}")
+def _pip_resolve_cmd(lock, tmp):
+    """pip's dry-run install of the lock's index part for the target platform (report in tmp)."""
     wheels = url_wheels(lock)
     part = tmp / "pypi-part.txt"
     part.write_text("".join(f"{n}=={v}\n" for n, v in lock_pins(lock).items() if n not in wheels), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env["PIP_CONFIG_FILE"] = os.devnull
     cmd = [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--quiet",
            "--ignore-installed", "--report", str(tmp / "report.json"), "--target", str(tmp / "t"),
            "--index-url", PIP_INDEX,
@@ -197,9 +192,42 @@ def pypi_report(request, tmp_path_factory):
         cmd += ["--extra-index-url", pytorch_index_standin(tmp / "pytorch").as_uri(), "--platform", "linux_x86_64"]
     if Path(HOST_CA_BUNDLE).is_file():  # the host's CA bundle (HTTPS here may need it)
         cmd[5:5] = ["--cert", HOST_CA_BUNDLE]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert proc.returncode == 0, f"pip could not resolve the {lock} lock against {PIP_INDEX}:\n{proc.stderr[-3000:]}"
-    return lock, json.loads((tmp / "report.json").read_text(encoding="utf-8"))
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def pypi_reports(tmp_path_factory):
+    """{lock: (pip's exit code, its stderr, its install report)}: every lock resolved at once
+    (pip mostly waits for the index: side by side the resolutions take the time of the longest)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    running = {}
+    for lock in LOCKS:
+        tmp = tmp_path_factory.mktemp(f"lock-{lock}")
+        errors = (tmp / "stderr.txt").open("w+", encoding="utf-8")
+        running[lock] = (tmp, errors, subprocess.Popen(_pip_resolve_cmd(lock, tmp), env=env, text=True,
+                                                       stdout=subprocess.DEVNULL, stderr=errors))
+    reports = {}
+    for lock, (tmp, errors, proc) in running.items():
+        try:
+            code = proc.wait(timeout=900)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        errors.seek(0)
+        report = tmp / "report.json"
+        reports[lock] = (code, errors.read(), json.loads(report.read_text(encoding="utf-8")) if code == 0 else None)
+        errors.close()
+    return reports
+
+
+@pytest.fixture(params=LOCKS)
+def pypi_report(request, pypi_reports):
+    """(lock, pip's install report for the lock's index part, resolved for the target platform)."""
+    lock = request.param
+    code, stderr, report = pypi_reports[lock]
+    assert code == 0, f"pip could not resolve the {lock} lock against {PIP_INDEX}:\n{stderr[-3000:]}"
+    return lock, report
 
 
 def test_pypi_part_resolves_to_exactly_the_lock(pypi_report):
