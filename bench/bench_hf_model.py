@@ -128,6 +128,7 @@ def main() -> int:
     opts = parser.parse_args()
     shard = (16 if opts.quick else 512) * MIB
     big_shard = (32 if opts.quick else 768) * MIB
+    one_file = (64 if opts.quick else 4096) * MIB
 
     work = Path(tempfile.mkdtemp(prefix="bench_hf_model.", dir=opts.workdir))
     hub = Hub().start()
@@ -138,6 +139,7 @@ def main() -> int:
         mid_files, mid_bytes = make_repo(hub, store, "Bench/Throughput", [shard, shard])
         big_files, big_bytes = make_repo(hub, store, "Bench/Big", [big_shard] * 4)
         tiny_files, tiny_bytes = make_repo(hub, store, "Bench/Tiny", [64 * 1024])
+        one_files, one_bytes = make_repo(hub, store, "Bench/One", [one_file])
         setup = time.perf_counter() - t0
         bench = Bench(work, hub)
 
@@ -151,6 +153,12 @@ def main() -> int:
         for name, secs in (("curl --parallel", t_curl), ("hf download (CLI)", t_cli), ("hf_model (ansible-playbook)", t_mod)):
             if secs is not None:
                 rows.append((name, secs, mid_bytes / MIB / secs))
+
+        # 1b. one big file (no parallelism for either tool); each result removed before the next
+        t_curl_one = bench.curl("Bench/One", one_files, work / "curl_one")
+        shutil.rmtree(work / "curl_one", ignore_errors=True)
+        t_mod_one = bench.hf_model("Bench/One", work / "one")
+        shutil.rmtree(work / "one", ignore_errors=True)
 
         # 2. no-op re-runs
         t_big_first = bench.hf_model("Bench/Big", work / "big")
@@ -178,6 +186,17 @@ def main() -> int:
             print("   (curl not found on PATH: curl column skipped)")
         print(f"   (ratios are speed relative to that tool; hf_model includes ansible-playbook startup,"
               f" {t_noop_tiny:.2f}s for a no-op)")
+        if ref_curl:
+            print(f"   hf_model vs curl without that start-up (hf_model's time less the no-op run's):"
+                  f" {ref_curl / max(t_mod - t_noop_tiny, 1e-3):.2f}")
+        print()
+        one_size = f"{one_bytes / MIB / 1024:.2f} GiB" if one_bytes >= 1024 * MIB else f"{one_bytes / MIB:.0f} MiB"
+        print(f"1b. One file of {one_size} (one stream each, same server)")
+        if t_curl_one is not None:
+            print(f"   curl                             {t_curl_one:8.2f} {one_bytes / MIB / t_curl_one:8.0f}")
+        print(f"   hf_model (ansible-playbook)      {t_mod_one:8.2f} {one_bytes / MIB / t_mod_one:8.0f}"
+              + (f"   vs curl {t_curl_one / t_mod_one:.2f}, without start-up"
+                 f" {t_curl_one / max(t_mod_one - t_noop_tiny, 1e-3):.2f}" if t_curl_one else ""))
         print()
         print("2. No-op re-run time (ansible-playbook wall clock)")
         print(f"   tiny model, {len(tiny_files)} files, {tiny_bytes / 1024:.0f} KiB, verify=size      {t_noop_tiny:6.2f}s")

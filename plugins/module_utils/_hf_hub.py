@@ -59,6 +59,11 @@ def import_hub(endpoint, timeout):
     _HUB["constants"].HF_HUB_DISABLE_TELEMETRY = True
     _HUB["constants"].HF_HUB_DISABLE_XET = True
     _HUB["constants"].HF_HUB_OFFLINE = False
+    # http_get passes this to httpx's iter_bytes: with a size, httpx gathers the body into
+    # pieces of that size through a BytesIO (one more copy of every byte, a fifth of the
+    # download's CPU time measured by bench/bench_hf_model.py); None hands each read on as it
+    # arrives (64 KiB), which HashingWriter hashes and writes the same way
+    _HUB["constants"].DOWNLOAD_CHUNK_SIZE = None
     return _HUB
 
 
