@@ -2,8 +2,8 @@
 
 Measured side by side in one run, in one fresh bench master: the wall time of the first
 `ansible-playbook -i inventories/bench site.yml` (everything built and downloaded) and of
-the second one (nothing to do), their `changed` counts from the recap, and the ratio
-second / first. The second run must report changed=0 everywhere or the benchmark fails.
+the second one (nothing to do), then of a third in check mode, their `changed` counts from the recap, and the ratio
+second / first (and check / second). The second run must report changed=0 everywhere or the benchmark fails.
 
 Usage: .venv/bin/python bench/bench_site_rerun.py [--keep]
 Run by `make bench` (about 15-25 minutes on two cores: the first run builds the NVIDIA
@@ -34,11 +34,11 @@ def molecule(*args: str, env: dict) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def site_run(container: str) -> tuple[float, dict[str, int], str]:
-    """One inner run of site.yml; returns (seconds, {host: changed}, output)."""
+def site_run(container: str, *extra: str) -> tuple[float, dict[str, int], str]:
+    """One inner run of site.yml (extra: more ansible-playbook arguments); returns (seconds, {host: changed}, output)."""
     cmd = ["podman", "exec", "-e", "ANSIBLE_NOCOLOR=1", "-e", "WWCTL_DOUBLE_STATE=/var/lib/warewulf",
            "-e", "WWCTL_DOUBLE_VERSION=4.5.8", "-w", "/root/hpcllm-webui", container,
-           "ansible-playbook", "-i", "inventories/bench", "site.yml"]
+           "ansible-playbook", "-i", "inventories/bench", "site.yml", *extra]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - start
@@ -67,6 +67,7 @@ def main() -> int:
         molecule("prepare", env=env)
         first, changed1, _out1 = site_run(container)
         second, changed2, out2 = site_run(container)
+        check, changed3, _out3 = site_run(container, "--check")
     finally:
         if not args.keep:
             molecule("destroy", env=env)
@@ -77,10 +78,14 @@ def main() -> int:
     print("whole deployment on the bench (site.yml inside the master, same container, back to back)")
     print(f"  first run : {first:8.1f} s  changed={changed1}")
     print(f"  second run: {second:8.1f} s  changed={changed2}")
-    print(f"  second / first = {second / first:.3f}")
+    print(f"  --check   : {check:8.1f} s  changed={changed3}")
+    print(f"  second / first = {second / first:.3f}   --check / second = {check / second:.3f}")
     if any(changed2.values()):
         print(out2[-6000:])
         print("FAIL: the second run changed something")
+        return 1
+    if any(changed3.values()):
+        print("FAIL: check mode after converge reports a change")
         return 1
     return 0
 
