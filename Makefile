@@ -37,7 +37,7 @@ apt: ## apt packages the tests need (podman, debootstrap, runc, ...)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(BIN)/.installed: requirements-dev.txt
+$(BIN)/.installed: requirements-dev.txt | apt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -49,7 +49,8 @@ link: ## lay the checkout at .build/collections/ansible_collections/hpcllm/webui
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@[[ -L $(COLLECTION_LINK) ]] || ln -sfn $(REPO) $(COLLECTION_LINK)
 
-images: setup ## build the bench container images (only when their recipe changed)
+# needs the apt packages only (Debian's python3 and pip): `make test` builds it next to the .venv
+images: apt ## build the bench container images (only when their recipe changed)
 	tests/bench/build-images.sh
 
 lint: yamllint ansible-lint ## yamllint and ansible-lint (production profile)
@@ -72,17 +73,17 @@ sanity: venv ## ansible-test sanity on a copy laid at ansible_collections/hpcllm
 	echo "ansible-test sanity: passed (no ignore file)"
 
 units: venv link ## unit tests (pytest)
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider --durations=5 tests/unit
 
 # two workers, whole files each (--dist loadfile): most of the time is podman and apt waiting
-integration: venv link ## module integration tests through ansible-playbook (pytest, two workers)
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/integration
+integration: venv link images ## module integration tests through ansible-playbook (pytest, two workers)
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=12 tests/integration
 
 molecule: $(addprefix molecule-,$(SCENARIOS)) ## every molecule scenario
 
 # profile_tasks: a time stamp and duration after each task of a scenario's own plays, so a
 # log shows where a scenario's time goes
-molecule-%: images ## one molecule scenario (e.g. make molecule-site)
+molecule-%: images venv link ## one molecule scenario (e.g. make molecule-site)
 	@echo "==> molecule test -s $*"
 	ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks $(BIN)/molecule test -s $*
 
@@ -97,18 +98,20 @@ build: venv link ## build the collection tarball, install it offline, list its m
 # `make test` runs two streams side by side (2 cores): the `site` scenario, the longest
 # and about half idle (downloads, polled builds), next to every other gate one after
 # another (`make gates`). Each gate prints its output in one piece when it ends
-# (--output-sync), followed by the time it took.
+# (--output-sync), followed by the time it took. The .venv and the bench images are made
+# side by side first; the gates start with the .venv (lint, sanity and units need no image),
+# the site stream once the images are there too.
 GATES := lint sanity units integration build $(addprefix molecule-,$(filter-out site,$(SCENARIOS)))
 
-test: images ## every gate: lint, sanity, units, integration, build, molecule (two streams)
+test: apt ## every gate: lint, sanity, units, integration, build, molecule (two streams)
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory -j2 --output-sync=target site-stream gates; \
-	echo "==> all gates passed in $$(( $$(date +%s) - start )) s (after setup and images)"
+	echo "==> all gates passed in $$(( $$(date +%s) - start )) s (after apt)"
 
-site-stream:
+site-stream: venv link images
 	@$(MAKE) --no-print-directory timed-molecule-site
 
-gates: ## every gate but the site scenario, one after another
+gates: venv link ## every gate but the site scenario, one after another
 	@for gate in $(GATES); do $(MAKE) --no-print-directory timed-$$gate; done
 
 timed-%:
@@ -118,7 +121,7 @@ bench: setup ## benchmarks (ratios measured side by side in one run)
 	@set -e; for b in bench/bench_*.py; do \
 		[[ -e $$b ]] || continue; echo "==> $$b"; $(BIN)/python $$b; done
 
-demo: images ## the whole deployment: site.yml inside a bench master against local mirrors
+demo: images venv link ## the whole deployment: site.yml inside a bench master against local mirrors
 	@echo "==> Bringing up the demo master ($${HPCLLM_BENCH_PREFIX:-hpcllm}-site), its mirrors, and running site.yml in it"
 	$(BIN)/molecule converge -s site
 	@podman exec -i -e WWCTL_DOUBLE_STATE=/var/lib/warewulf -e WWCTL_DOUBLE_VERSION=4.5.8 $${HPCLLM_BENCH_PREFIX:-hpcllm}-site bash -s < tests/bench/demo-summary.sh

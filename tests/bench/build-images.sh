@@ -4,18 +4,24 @@
 #   localhost/hpcllm-bench-master:<recipe>    the same plus Ansible, the collections the
 #                                             project depends on, and a copy of the plain
 #                                             rootfs to serve as a Warewulf node image
-# <recipe> is a hash of this script and the master requirements: images are rebuilt only
-# when the recipe changes. Prints the master image reference on its last line.
+# <recipe> is a hash of this script, the master requirements and the pin of the `ansible`
+# package the collections come from: images are rebuilt only when the recipe changes.
+# Prints the master image reference on its last line.
+# Needs only the apt packages of `make apt` (Debian's python3 and pip), not the .venv:
+# `make test` builds the images while it makes the .venv. One build at a time on a machine
+# (a lock); a second caller waits for it and then finds the images current.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-venv=${VENV:-$repo/.venv}
+py=${PYTHON:-python3}
 cache=${BENCH_CACHE:-$repo/.cache/bench}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 
-recipe=$(cat "$0" "$here/master-requirements.txt" | sha256sum | cut -c1-12)
+# the collections the project depends on come from the `ansible` package pinned for developers
+ansible_pin=$(grep -E '^ansible==' "$repo/requirements-dev.txt")
+recipe=$( (cat "$0" "$here/master-requirements.txt"; echo "$ansible_pin") | sha256sum | cut -c1-12)
 base_ref=localhost/hpcllm-bench-debian12:$recipe
 master_ref=localhost/hpcllm-bench-master:$recipe
 
@@ -27,6 +33,9 @@ log() { printf '==> %s\n' "$*" >&2; }
 # only, as the roles require of a cache whose objects go into what root runs.
 ccache_dir=${HPCLLM_BENCH_CCACHE:-/var/cache/hpcllm-bench/ccache}
 install -d -m 0755 -o root -g root "$ccache_dir"
+
+exec 9>/run/lock/hpcllm-bench-images.lock
+flock 9
 
 if podman image exists "$base_ref" && podman image exists "$master_ref"; then
     log "bench images are current ($recipe)"
@@ -68,8 +77,9 @@ log "save the plain rootfs (node image template) and import $base_ref"
 tar --numeric-owner -C "$work/rootfs" --exclude='./dev/?*' -cf "$work/node-rootfs.tar" .
 podman import --quiet --change 'CMD ["/bin/bash"]' "$work/node-rootfs.tar" "$base_ref" >/dev/null
 
-log "download the master's Python wheels on the host"
-"$venv/bin/pip" download --quiet --dest "$work/wheels" --only-binary=:all: \
+log "download the master's Python wheels and $ansible_pin on the host"
+"$py" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest "$work/ansible" "$ansible_pin"
+"$py" -m pip download --disable-pip-version-check --quiet --dest "$work/wheels" --only-binary=:all: \
     --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     -r "$here/master-requirements.txt"
@@ -91,15 +101,22 @@ rm -rf "$work"/rootfs/tmp/* "$work"/rootfs/var/lib/apt/lists/* \
     "$work"/rootfs/var/cache/apt/*.bin "$work"/rootfs/var/cache/apt/archives/*.deb \
     "$work"/rootfs/root/.cache
 
-log "copy the collections the project depends on (no Galaxy here)"
-site=$("$venv/bin/python" -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]))')
-dest="$work/rootfs/usr/share/ansible/collections/ansible_collections"
-mkdir -p "$dest/community" "$dest/ansible"
-cp -a "$site/ansible_collections/community/general" "$dest/community/general"
-cp -a "$site/ansible_collections/ansible/posix" "$dest/ansible/posix"
-for d in "$site"/ansible_collections/community.general-*.info "$site"/ansible_collections/ansible.posix-*.info; do
-    [[ -e $d ]] && cp -a "$d" "$dest/"
-done
+log "unpack the collections the project depends on from the ansible wheel (no Galaxy here)"
+# only community.general and ansible.posix, with the modes the wheel records
+"$py" - "$work"/ansible/ansible-*.whl "$work/rootfs/usr/share/ansible/collections" <<'PY'
+import os, sys, zipfile
+wheel, dest = sys.argv[1:]
+keep = ("ansible_collections/community/general/", "ansible_collections/ansible/posix/")
+with zipfile.ZipFile(wheel) as z:
+    members = [m for m in z.infolist() if m.filename.startswith(keep)]
+    if not any(m.filename.startswith(keep[0]) for m in members) or not any(m.filename.startswith(keep[1]) for m in members):
+        sys.exit(f"{wheel}: no community.general or ansible.posix in it")
+    for m in members:
+        path = z.extract(m, dest)
+        mode = (m.external_attr >> 16) & 0o777
+        if mode and not m.is_dir():
+            os.chmod(path, mode)
+PY
 mkdir -p "$work/rootfs/srv/bench"
 mv "$work/node-rootfs.tar" "$work/rootfs/srv/bench/node-rootfs.tar"
 
