@@ -22,7 +22,7 @@ SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule
 COLLECTION_LINK := $(REPO)/.build/collections/ansible_collections/hpcllm/webui
 
 .PHONY: help setup apt venv link images lint yamllint ansible-lint sanity units \
-	integration molecule test gates site-stream build bench demo demo-clean clean
+	integration molecule test gates build bench demo demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -95,21 +95,27 @@ build: venv link ## build the collection tarball, install it offline, list its m
 	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -l hpcllm.webui; \
 	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -t role -l hpcllm.webui
 
-# `make test` runs two streams side by side (2 cores): the `site` scenario, the longest
-# and about half idle (downloads, polled builds), next to every other gate one after
-# another (`make gates`). Each gate prints its output in one piece when it ends
-# (--output-sync), followed by the time it took. The .venv and the bench images are made
-# side by side first; the gates start with the .venv (lint, sanity and units need no image),
-# the site stream once the images are there too.
-GATES := lint sanity units integration build $(addprefix molecule-,$(filter-out site,$(SCENARIOS)))
+# `make test` runs every gate from one pool of two job slots (2 cores, which the gates keep
+# busy: only less work shortens the run, and a free slot is taken by the next gate at once).
+# The gates start longest first (the `site` scenario first, then the other scenarios and
+# the integration tests), so the short ones fill the end; `python_build` comes after the
+# site's first run has put CPython's objects in the shared compiler cache. Each gate prints
+# its output in one piece when it ends (--output-sync), followed by the time it took. The
+# .venv and the bench images are made side by side first; lint, sanity, units and build
+# need no image and take a slot while the images are still being built.
+POOL_ORDER := molecule-site integration molecule-webui molecule-master molecule-models molecule-python_build \
+	molecule-el_packages sanity molecule-cuda_relocate lint units build
+POOL := $(POOL_ORDER) $(filter-out $(POOL_ORDER),$(addprefix molecule-,$(SCENARIOS)))
+GATES := $(filter-out molecule-site,$(POOL))
 
-test: apt ## every gate: lint, sanity, units, integration, build, molecule (two streams)
+test: apt ## every gate: lint, sanity, units, integration, build, molecule (two slots)
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory -j2 --output-sync=target site-stream gates; \
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix timed-,$(POOL)); \
 	echo "==> all gates passed in $$(( $$(date +%s) - start )) s (after apt)"
 
-site-stream: venv link images
-	@$(MAKE) --no-print-directory timed-molecule-site
+# what each gate needs first (the recipe is timed-%'s)
+$(addprefix timed-,lint sanity units build): venv link
+$(addprefix timed-,integration $(addprefix molecule-,$(SCENARIOS))): venv link images
 
 gates: venv link ## every gate but the site scenario, one after another
 	@for gate in $(GATES); do $(MAKE) --no-print-directory timed-$$gate; done
