@@ -101,8 +101,9 @@ build: venv link ## build the collection tarball, install it offline, list its m
 # the integration tests), so the short ones fill the end; `python_build` comes after the
 # site's first run has put CPython's objects in the shared compiler cache. Each gate prints
 # its output in one piece when it ends (--output-sync), followed by the time it took. The
-# .venv and the bench images are made side by side first; lint, sanity, units and build
-# need no image and take a slot while the images are still being built.
+# .venv and the bench images are made side by side first, before any gate: make starts a
+# gate whose prerequisites are ready ahead of one waiting for them, so gates that need no
+# image would otherwise take both slots before the long ones.
 POOL_ORDER := molecule-site integration molecule-webui molecule-master molecule-models molecule-python_build \
 	molecule-el_packages sanity molecule-cuda_relocate lint units build
 POOL := $(POOL_ORDER) $(filter-out $(POOL_ORDER),$(addprefix molecule-,$(SCENARIOS)))
@@ -110,12 +111,9 @@ GATES := $(filter-out molecule-site,$(POOL))
 
 test: apt ## every gate: lint, sanity, units, integration, build, molecule (two slots)
 	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 --output-sync=target venv link images; \
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix timed-,$(POOL)); \
 	echo "==> all gates passed in $$(( $$(date +%s) - start )) s (after apt)"
-
-# what each gate needs first (the recipe is timed-%'s)
-$(addprefix timed-,lint sanity units build): venv link
-$(addprefix timed-,integration $(addprefix molecule-,$(SCENARIOS))): venv link images
 
 gates: venv link ## every gate but the site scenario, one after another
 	@for gate in $(GATES); do $(MAKE) --no-print-directory timed-$$gate; done
