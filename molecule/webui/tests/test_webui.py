@@ -65,6 +65,12 @@ def test_lock_and_its_record(host):
     assert any(line.startswith("PyYAML==6.0.1 ") for line in lock.content_string.splitlines())
     digest = hashlib.sha256(lock.content).hexdigest()
     assert host.file(f"{CONF}/lock.sha256").content_string == digest + "\n"
+    # what pip installed with --require-hashes: the lock's lines as they are (every one hashed)
+    hashed = host.file(f"{CONF}/lock-hashed.txt")
+    assert hashed.mode == 0o644 and hashed.user == "root"
+    wanted = [line for line in lock.content_string.splitlines() if line and not line.startswith("#")]
+    assert [line for line in hashed.content_string.splitlines() if not line.startswith("#")] == wanted
+    assert all(" --hash=sha256:" in line for line in wanted)
 
 
 def test_gpu_record_read_from_the_venv(host):

@@ -30,6 +30,9 @@ from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lock_hashes as lock_hashes_tool  # noqa: E402 (beside this file)
+
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "webui"
 SHIPPED = yaml.safe_load((ROLE / "vars" / "main.yml").read_text(encoding="utf-8"))["_webui_shipped_locks"]
 LOCKS = sorted(SHIPPED)
@@ -68,12 +71,22 @@ def lock_pins(lock: str) -> dict[str, str]:
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!]*)", line)
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!]*)( --hash=sha256:[0-9a-f]{64})*", line)
         assert match, f"{path.name}:{number}: not a 'name==version' pin: {raw!r}"
         name = canonicalize_name(match.group(1))
         assert name not in pins, f"{path.name}:{number}: {name} pinned twice"
         pins[name] = match.group(2)
     return pins
+
+
+def lock_hashes(lock: str) -> dict[str, list[str]]:
+    """{canonical name: [sha256 of its --hash options]} of every pin of the lock."""
+    out = {}
+    for raw in lock_path(lock).read_text(encoding="utf-8").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            out[canonicalize_name(line.split("==", 1)[0])] = re.findall(r"--hash=sha256:([0-9a-f]{64})", line)
+    return out
 
 
 def wheel_urls(lock: str) -> list[dict]:
@@ -255,7 +268,22 @@ def test_pypi_part_is_wheels_for_the_target(pypi_report):
             continue
         assert url.startswith(PIP_INDEX.rsplit("/simple", 1)[0]) or "pythonhosted.org" in url, url
         assert tags & TARGET_TAGS, f"{filename} does not install on CPython 3.11 manylinux2014 x86_64"
-        assert "sha256" in item["download_info"]["archive_info"].get("hashes", {}), filename
+        digest = item["download_info"]["archive_info"].get("hashes", {}).get("sha256")
+        assert digest in lock_hashes(lock)[canonicalize_name(name)], f"{filename}: sha256 {digest} not in the lock"
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_pypi_pins_carry_the_index_hashes(lock):
+    """--require-hashes: every pin the index serves carries the sha256 of each of its wheels that install on the
+    nodes (as the index's JSON simple page lists them); only the pins from elsewhere (GitHub release wheels,
+    PyTorch's index) have none, and those the role hashes on first fetch."""
+    hashes = lock_hashes(lock)
+    elsewhere = set(url_wheels(lock)) | {n for n, v in lock_pins(lock).items() if "+" in v}
+    assert {n for n, h in hashes.items() if not h} == elsewhere
+    pins = {n: v for n, v in lock_pins(lock).items() if n not in elsewhere}
+    from_index = lock_hashes_tool.all_hashes(pins)
+    differ = {n: (hashes[n], h) for n, h in from_index.items() if sorted(hashes[n]) != h}
+    assert not differ, f"lock != index (write them with tests/unit/roles/lock_hashes.py --write): {differ}"
 
 
 def test_torch_is_the_locks_cuda_build(pypi_report):
