@@ -189,8 +189,10 @@ class WheelHashes(object):
                 digests.append(digest)
             hashed[entry['spec']] = digests
             out.append(entry['text'] + ''.join(' --hash=sha256:%s' % d for d in digests))
-        text = '# %s with the sha256 of the wheels it does not hash (recorded in %s)\n%s\n' % (
-            lock_path, record_path, '\n'.join(out))
+        # no paths in it: the same lock and wheels give the same bytes on any master (an
+        # air-gapped rebuild is compared with its origin file by file)
+        text = '# The lock as pip installs it (--require-hashes): the sha256 of each wheel the lock gives\n' \
+               '# none for is added, as recorded on its first fetch into the wheelhouse.\n%s\n' % '\n'.join(out)
         dest_before = self._read(dest, 'the hashed lock') if os.path.exists(dest) else None
         actions = []
         if recorded:
