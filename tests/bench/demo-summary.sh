@@ -44,5 +44,6 @@ echo "== Launch a model on a GPU node (as the run user), or from this demo maste
 for s in "$root"/run_*.sh; do
     echo "   $s"
 done
-echo "   e.g.  podman exec -it \$HPCLLM_BENCH_PREFIX-site runuser -u test -- $root/run_wizard_7b_4bit_code.sh"
-echo "   then  $root/webui_health.sh   (checks /api/v1/model and /v1/models)"
+echo "   e.g. on the bench's CPU node (the compute-lite image, with its nginx; see molecule/site/node-run.sh):"
+echo "         podman exec -it \$HPCLLM_BENCH_PREFIX-site hpcllm-node-run compute-lite test $root/run_wizard_7b_4bit_code.sh"
+echo "   it prints its URL (its own authenticating proxy), the tunnel and the health check to run"

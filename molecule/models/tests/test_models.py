@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 
@@ -42,9 +43,10 @@ def expected(host):
     return json.loads(host.file("/srv/hub/expected.json").content_string)
 
 
-def start(host, user, command, env="", stdin="/dev/null"):
-    """Start a launcher as `user` in a new session, detached; return the pid of the server (the launcher execs it)."""
-    log = f"/tmp/{user}-{command.split()[0].rsplit('/', 1)[-1]}.log"
+def start(host, user, command, env="", stdin="/dev/null", log=None):
+    """Start a launcher as `user` in a new session, detached; return its pid (in proxy mode the
+    launcher stays, with nginx and the server as its children) and its log."""
+    log = log or f"/tmp/{user}-{command.split()[0].rsplit('/', 1)[-1]}.log"
     cmd = (f"cd / && setsid env -i HOME=/home/{user} USER={user} PATH={PATH} {env} "
            f"setpriv --reuid={user} --regid={user} --init-groups {command} >{log} 2>&1 <{stdin} & echo $!")
     pid = int(host.check_output(cmd))
@@ -60,40 +62,99 @@ def stop(host, pid):
     host.run(f"kill -9 {pid}")
 
 
-def wait_healthy(host, pid, log, args=""):
+def keys_file(user):
+    return f"{user_dir(user)}/.hpcllm-webui-keys.conf"
+
+
+def reach(host, pid, log):
+    """What the launcher printed once its proxy listens: URL, the server's loopback ports, the certificate."""
+    out = ""
     for _attempt in range(100):
-        res = host.run(f"{ROOT}/webui_health.sh {args}")
-        if res.rc == 0:
-            return res
+        out = host.file(log).content_string
+        if "hpcllm-webui: health: " in out:
+            break
         if host.run(f"kill -0 {pid}").rc != 0:
-            pytest.fail(f"server exited: {host.file(log).content_string}")
+            pytest.fail(f"launcher exited: {out}")
+        time.sleep(0.1)
+    found = re.search(r"web UI on node (\S+): (https://[^/]+)/ \(an nginx of yours in front of 127\.0\.0\.1 ports "
+                      r"UI (\d+), API (\d+), streaming (\d+), OpenAI API (\d+)\)", out)
+    assert found, out
+    node, url, ui, api, stream, openai = found.groups()
+    cert = re.search(r"hpcllm-webui: TLS certificate (\S+) \(SHA-256 fingerprint ([0-9A-F:]+)\)", out)
+    assert cert, out
+    return {"node": node, "url": url, "port": int(url.rsplit(":", 1)[1]), "ui": int(ui), "api": int(api),
+            "stream": int(stream), "openai": int(openai), "cert": cert.group(1), "fingerprint": cert.group(2),
+            "out": out}
+
+
+def wait_healthy(host, pid, log, user="alice"):
+    """webui_health.sh as the user, through the proxy the launcher printed, with the user's key."""
+    info = reach(host, pid, log)
+    res = None
+    for _attempt in range(100):
+        res = host.run(f"runuser -u {user} -- {ROOT}/webui_health.sh --url {info['url']} --cacert {info['cert']}")
+        if res.rc == 0:
+            return res, info
+        if host.run(f"kill -0 {pid}").rc != 0:
+            pytest.fail(f"launcher exited: {host.file(log).content_string}")
         time.sleep(0.2)
     pytest.fail(f"never healthy: {res.stdout} {res.stderr} / {host.file(log).content_string}")
 
 
-def login_file(user):
-    return f"{user_dir(user)}/.hpcllm-gradio-auth.txt"
-
-
-def ui_get(host, port, login=None, path="/standin/state"):
-    """GET on the UI port with HTTP basic auth (the stand-in's Gradio login) from a login line user:password."""
-    code = ("import base64, sys, urllib.request; r = urllib.request.Request(sys.argv[1]); "
-            "a = sys.argv[2:]; a and r.add_header('Authorization', 'Basic ' + base64.b64encode(a[0].encode()).decode()); "
-            "print(urllib.request.urlopen(r, timeout=5).read().decode())")
-    return host.run("python3 -c %s %s" + (" %s" if login else ""), code, f"http://127.0.0.1:{port}{path}", *([login] if login else []))
-
-
-def state(host, port=7860, user="alice"):
-    """The stand-in's state, logged in as `user` with the login that user's launcher made."""
-    login = host.file(login_file(user)).content_string.strip()
-    res = ui_get(host, port, login)
-    assert res.rc == 0, res.stderr
+def call(host, info, path, user="alice", cred=None, wrong=False, method="GET", data=None, ws=False):
+    """One request through a launcher's proxy (molecule/models/proxy_client.py): the credential is
+    read from `user`'s keys file inside the client, never put on a command line."""
+    args = [f"{info['url']}{path}", "--cacert", info["cert"], "--keys", keys_file(user), "--method", method]
+    if cred:
+        args += ["--cred", cred]
+    if wrong:
+        args.append("--wrong")
+    if data is not None:
+        args += ["--data", json.dumps(data)]
+    if ws:
+        args.append("--ws")
+    res = host.run("python3 /srv/proxy_client.py " + " ".join(shlex.quote(a) for a in args))
+    assert res.rc == 0, res.stdout + res.stderr
     return json.loads(res.stdout)
+
+
+def state(host, info, user="alice"):
+    """The stand-in's state, through the proxy, logged in with the UI login of `user`."""
+    got = call(host, info, "/standin/state", user=user, cred="login")
+    assert got["status"] == 200, got
+    return json.loads(got["body"])
+
+
+def server_pid(host, launcher_pid):
+    """The server.py child of a launcher."""
+    children = host.check_output(f"grep -l '^PPid:[[:space:]]*{launcher_pid}$' /proc/[0-9]*/status || true").split()
+    for status in children:
+        pid = status.split("/")[2]
+        if "server.py" in host.run(f"tr '\\0' ' ' < /proc/{pid}/cmdline").stdout:
+            return int(pid)
+    pytest.fail(f"no server.py below the launcher {launcher_pid}")
 
 
 def environ(host, pid):
     raw = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
     return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+
+
+def listeners(host):
+    """(address, port, uid) of every listening TCP socket of the container (IPv4 and IPv6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in host.file(table).content_string.splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A":
+                continue
+            addr, port = fields[1].split(":")
+            if len(addr) == 8:
+                ip = ".".join(str(b) for b in reversed(bytes.fromhex(addr)))
+            else:
+                ip = "::" if int(addr, 16) == 0 else ("::1" if addr.endswith("01000000") and int(addr[:24], 16) == 0 else addr)
+            found.append((ip, int(port, 16), int(fields[7])))
+    return found
 
 
 # --------------------------------------------------------------------------- downloads
@@ -144,16 +205,18 @@ def test_launcher_starts_the_server_from_the_right_folder(host, launcher, repo, 
     assert "# hpcllm.webui.models:catalog-launcher" in script.content_string
     pid, log = start(host, "alice", f"{ROOT}/{launcher}")
     try:
-        health = wait_healthy(host, pid, log)
-        st = state(host)
-        env = environ(host, pid)
+        health, info = wait_healthy(host, pid, log)
+        st = state(host, info)
+        env = environ(host, server_pid(host, pid))
     finally:
         stop(host, pid)
     assert f"model {name}" in health.stdout
     assert "no nvidia-smi on this node: the web UI runs on the CPU (--cpu; models_no_gpu: cpu)" in host.file(log).content_string
-    # no NVIDIA GPU in the bench: the GPU check says --cpu (models_no_gpu: cpu), before the model's flags
-    expected_argv = ["server.py", "--listen", "--api", "--extensions", "openai", "--settings", SETTINGS,
-                     "--gradio-auth-path", login_file("alice"), "--cpu", "--model", name]
+    # no NVIDIA GPU in the bench: the GPU check says --cpu (models_no_gpu: cpu), before the ports the
+    # launcher picked on 127.0.0.1 and the model's flags
+    expected_argv = ["server.py", "--api", "--extensions", "openai", "--settings", SETTINGS, "--cpu",
+                     "--listen-port", str(info["ui"]), "--api-blocking-port", str(info["api"]),
+                     "--api-streaming-port", str(info["stream"]), "--model", name]
     expected_argv += flags + (["--lora"] + loras if loras else [])
     assert st["argv"] == expected_argv
     assert st["cwd"] == user_dir("alice")
@@ -165,7 +228,7 @@ def test_launcher_starts_the_server_from_the_right_folder(host, launcher, repo, 
     site = f"{ROOT}/venv/lib/python3.11/site-packages/nvidia"
     assert env["LD_LIBRARY_PATH"].split(":") == [f"{site}/cublas/lib", f"{site}/cudnn/lib"]
     assert set(env["NO_PROXY"].split(",")) >= {"127.0.0.1", "localhost"}
-    assert env["OPENEDAI_PORT"] == "5001"
+    assert env["OPENEDAI_PORT"] == str(info["openai"])
 
 
 def test_launcher_runs_the_gpu_check_first(host):
@@ -175,8 +238,8 @@ def test_launcher_runs_the_gpu_check_first(host):
     env = f"PATH=/srv/gpu-standin:{PATH} HPCLLM_STANDIN_GPUS={shlex.quote(gpus)}"
     pid, log = start(host, "alice", f"{ROOT}/{CATALOG[4][0]}", env=env)
     try:
-        wait_healthy(host, pid, log)
-        st = state(host)
+        _health, info = wait_healthy(host, pid, log)
+        st = state(host, info)
     finally:
         stop(host, pid)
     assert "--cpu" not in st["argv"] and st["argv"][-2:] == ["--model", CATALOG[4][3]]
@@ -184,13 +247,14 @@ def test_launcher_runs_the_gpu_check_first(host):
 
 
 def test_model_menu_launcher(host):
+    """The menu reads the terminal's answer: the launcher hands its stdin to the server it starts."""
     script = host.file(f"{ROOT}/run_webui_server.sh").content_string
     assert "catalog-launcher" not in script
     host.check_output("printf '2\\n' > /tmp/menu-choice")
     pid, log = start(host, "alice", f"{ROOT}/run_webui_server.sh", stdin="/tmp/menu-choice")
     try:
-        wait_healthy(host, pid, log)
-        st = state(host)
+        _health, info = wait_healthy(host, pid, log)
+        st = state(host, info)
     finally:
         stop(host, pid)
     assert st["argv"][-1] == "--model-menu"
@@ -216,43 +280,260 @@ def test_per_user_folder_layout(host):
     assert lora.is_symlink and lora.linked_to == f"{ROOT}/loras/{LORA[2]}"
     assert host.file(udir).mode == 0o700
     assert host.run(f"ls {udir}/logs/session_*.json").rc == 0
+    # each launch's proxy folder went with it
+    assert host.run(f"find {udir}/.hpcllm-run -mindepth 1").stdout == ""
 
 
-def test_login_is_the_users_own_private_file_made_once(host):
-    """WEBUI_LOGIN=1: the launcher made alice's login once (0600, hers, in her 0700 folder),
-    passes it as a path, and names the file, never the password."""
-    login = host.file(login_file("alice"))
-    assert (login.user, login.mode) == ("alice", 0o600)
-    name, password = login.content_string.strip().split(":", 1)
-    assert name == "alice" and len(password) == 24 and password.isalnum()
+def secrets_of(host, user):
+    text = host.file(keys_file(user)).content_string
+    login = re.search(r"^# login: (\S+) ([A-Za-z0-9]{24})$", text, re.M)
+    key = re.search(r"^# key: (hpk-[A-Za-z0-9]{40})$", text, re.M)
+    admin = re.search(r"^# admin-key: (hpk-admin-[A-Za-z0-9]{40})$", text, re.M)
+    assert login and key and admin, "keys file without login, key or admin key"
+    return {"user": login.group(1), "password": login.group(2), "key": key.group(1), "admin": admin.group(1)}
+
+
+def test_keys_are_the_users_own_private_file_made_once_and_never_shown(host):
+    """The launcher made alice's UI login, API key and admin key once (0600, hers, in her 0700
+    folder); they stay the same across launches, reach no command line, no launch.env, no log
+    others can read; a log only alice can read gets them printed."""
+    keys = host.file(keys_file("alice"))
+    assert (keys.user, keys.mode) == ("alice", 0o600)
+    first = secrets_of(host, "alice")
+    assert first["user"] == "alice" and len({first["password"], first["key"], first["admin"]}) == 3
+    # a world-readable log (made by root here, as a shared job log would be): no secret, the file named
     pid, log = start(host, "alice", f"{ROOT}/{CATALOG[4][0]}")
     try:
-        wait_healthy(host, pid, log)
-        st = state(host)
-        cmdline = host.file(f"/proc/{pid}/cmdline").content_string
+        _health, info = wait_healthy(host, pid, log)
+        cmdlines = host.check_output("cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
+        environs = host.run("cat /proc/[0-9]*/environ | tr '\\0' ' '").stdout
     finally:
         stop(host, pid)
-    assert host.file(login_file("alice")).content_string.strip() == f"alice:{password}"  # kept, not made again
-    assert st["argv"][st["argv"].index("--gradio-auth-path") + 1] == login_file("alice")
-    assert password not in cmdline
     out = host.file(log).content_string
-    assert f"UI login: user alice, password in {login_file('alice')} (yours alone, mode 0600)" in out
-    assert password not in out
+    assert f"UI login, API key and admin key: in {keys_file('alice')} (yours alone; not printed here" in out
+    # a log only alice can read (as webui.sbatch makes its output): printed there
+    private = "/tmp/alice-private.log"
+    host.check_output(f"install -o alice -g alice -m 0600 /dev/null {private}")
+    pid2, _log2 = start(host, "alice", f"{ROOT}/{CATALOG[4][0]}", log=private)
+    try:
+        wait_healthy(host, pid2, private)
+    finally:
+        stop(host, pid2)
+    private_out = host.file(private).content_string
+    assert f"hpcllm-webui: UI login: user alice, password {first['password']}" in private_out
+    assert f"hpcllm-webui: API key (Authorization: Bearer ...): {first['key']}" in private_out
+    assert f"hpcllm-webui: admin key (loading models, server arguments): {first['admin']}" in private_out
+    assert secrets_of(host, "alice") == first  # kept, not made again
+    for secret in (first["password"], first["key"], first["admin"]):
+        assert secret not in out
+        assert secret not in cmdlines and secret not in environs
+        assert secret not in host.file(f"{ROOT}/webui/launch.env").content_string
+    found = host.run(f"grep -rlF -e {first['key']} -e {first['password']} -e {first['admin']} {ROOT} /home /tmp /etc /srv")
+    assert sorted(found.stdout.split()) == sorted([keys_file("alice"), private])
 
 
-def test_a_login_file_that_is_not_the_users_is_refused(host):
+def launch_over_a_planted_link(host, path, log):
+    """bob's launch when `path` in bob's folder is a link (to /etc/hostname): the launcher's output."""
     as_bob = "setpriv --reuid=bob --regid=bob --init-groups"
     host.check_output(f"{as_bob} mkdir -p -m 0700 {user_dir('bob')}")
-    host.check_output(f"{as_bob} ln -sfn /etc/hostname {login_file('bob')}")
+    host.check_output(f"{as_bob} ln -sfn /etc/hostname {path}")
     try:
-        pid, log = start(host, "bob", f"{ROOT}/{CATALOG[4][0]}")
+        pid, log = start(host, "bob", f"{ROOT}/{CATALOG[4][0]}", log=log)
         for _attempt in range(50):
             if host.run(f"kill -0 {pid}").rc != 0:
                 break
             time.sleep(0.1)
+        return host.file(log).content_string
+    finally:
+        host.run(f"rm -f {path}")
+
+
+def test_a_keys_file_that_is_not_the_users_is_refused(host):
+    out = launch_over_a_planted_link(host, keys_file("bob"), "/tmp/bob-badkeys.log")
+    assert f"webui_launch.sh: {keys_file('bob')} is a link or not yours: remove it (new keys are made)" in out
+
+
+# --------------------------------------------------------------------------- the front door
+@pytest.fixture(scope="module")
+def alice_server(host):
+    pid, log = start(host, "alice", f"{ROOT}/{CATALOG[3][0]}", log="/tmp/alice-frontdoor.log")
+    try:
+        _health, info = wait_healthy(host, pid, log)
+        yield info
+    finally:
+        stop(host, pid)
+
+
+def test_nothing_but_the_proxy_listens_off_loopback(host, alice_server):
+    uid = int(host.check_output("id -u alice"))
+    mine = [(ip, port) for ip, port, owner in listeners(host) if owner == uid]
+    assert ("0.0.0.0", alice_server["port"]) in mine
+    assert sorted(port for ip, port in mine if ip not in ("127.0.0.1", "::1")) == [alice_server["port"]]
+    for name in ("ui", "api", "stream", "openai"):
+        assert ("127.0.0.1", alice_server[name]) in mine, name
+
+
+@pytest.mark.parametrize("path, method, data", [
+    ("/v1/chat/completions", "POST", {"messages": [{"role": "user", "content": "hello"}]}),
+    ("/v1/completions", "POST", {"prompt": "hello"}),
+    ("/api/v1/generate", "POST", {"prompt": "hello"}),
+    ("/api/v1/model", "GET", None),
+    ("/v1/models", "GET", None),
+])
+def test_the_apis_take_the_users_key_only(host, alice_server, path, method, data):
+    none = call(host, alice_server, path, method=method, data=data)
+    assert none["status"] == 401 and none["headers"]["WWW-Authenticate"].startswith("Bearer"), none
+    assert call(host, alice_server, path, cred="key", wrong=True, method=method, data=data)["status"] == 401
+    assert call(host, alice_server, path, cred="login", method=method, data=data)["status"] == 401
+    ok = call(host, alice_server, path, cred="key", method=method, data=data)
+    assert ok["status"] == 200, ok
+    json.loads(ok["body"])
+
+
+def test_the_stream_takes_the_users_key_only(host, alice_server):
+    assert call(host, alice_server, "/api/v1/stream", ws=True)["status"] == 401
+    assert call(host, alice_server, "/api/v1/stream", cred="key", wrong=True, ws=True)["status"] == 401
+    ok = call(host, alice_server, "/api/v1/stream", cred="key", ws=True, data={"prompt": "hello"})
+    assert ok["status"] == 101
+    assert [f["event"] for f in ok["frames"]][-1] == "stream_end"
+    assert "".join(f.get("text", "") for f in ok["frames"]) == "stand-in"
+
+
+@pytest.mark.parametrize("path, method, data", [
+    ("/api/v1/model", "POST", {"action": "info"}),
+    ("/api/v1/model", "POST", {"action": "load", "model_name": "x", "args": {"listen": True}}),
+    ("/v1/engines/" + CATALOG[4][3], "GET", None),
+    # the openai extension reads the whole request line: a model load hidden in a query
+    ("/v1/models?x=/v1/engines/" + CATALOG[4][3], "GET", None),
+])
+def test_admin_endpoints_need_the_admin_key(host, alice_server, path, method, data):
+    assert call(host, alice_server, path, method=method, data=data)["status"] == 401
+    assert call(host, alice_server, path, cred="key", method=method, data=data)["status"] == 403
+    assert call(host, alice_server, path, cred="admin-key", wrong=True, method=method, data=data)["status"] == 401
+    admin = call(host, alice_server, path, cred="admin-key", method=method, data=data)
+    assert admin["status"] == 200, admin
+
+
+def test_the_ui_asks_for_the_users_login(host, alice_server):
+    none = call(host, alice_server, "/")
+    assert none["status"] == 401 and none["headers"]["WWW-Authenticate"].startswith("Basic"), none
+    assert call(host, alice_server, "/", cred="login", wrong=True)["status"] == 401
+    assert call(host, alice_server, "/", cred="key")["status"] == 401
+    ok = call(host, alice_server, "/", cred="login")
+    assert ok["status"] == 200 and "Text generation web UI" in ok["body"]
+
+
+def test_the_proxy_presents_the_certificate_it_printed(host, alice_server):
+    """The certificate the proxy presents is the file the launcher named, made for this node, and
+    the client checked it (--cacert) against the node's name."""
+    got = call(host, alice_server, "/api/v1/model", cred="key")
+    der = host.check_output(f"openssl x509 -in {alice_server['cert']} -outform DER | sha256sum").split()[0]
+    assert got["cert_sha256"] == der
+    assert alice_server["fingerprint"].replace(":", "").lower() == der
+    assert alice_server["cert"] == f"{user_dir('alice')}/.hpcllm-tls/{alice_server['node']}.crt"
+    assert host.file(f"{user_dir('alice')}/.hpcllm-tls/{alice_server['node']}.key").mode == 0o600
+
+
+def test_the_keys_stop_at_the_proxy(host, alice_server):
+    """The server behind it never sees the Authorization header (the stand-in records what it got)."""
+    for path, cred in (("/api/v1/model", "key"), ("/v1/models", "key"), ("/api/v1/model", "admin-key")):
+        assert call(host, alice_server, path, cred=cred)["status"] == 200
+    assert call(host, alice_server, "/api/v1/stream", cred="key", ws=True, data={"prompt": "hi"})["status"] == 101
+    assert state(host, alice_server)["authorization_seen"] == []
+
+
+# --------------------------------------------------------------------------- the other modes
+def login_file(user):
+    return f"{user_dir(user)}/.hpcllm-gradio-auth.txt"
+
+
+def ui_get(host, port, login=None, path="/standin/state"):
+    """GET on the UI port with HTTP basic auth (the stand-in's Gradio login) from a login line user:password."""
+    code = ("import base64, sys, urllib.request; r = urllib.request.Request(sys.argv[1]); "
+            "a = sys.argv[2:]; a and r.add_header('Authorization', 'Basic ' + base64.b64encode(a[0].encode()).decode()); "
+            "print(urllib.request.urlopen(r, timeout=5).read().decode())")
+    return host.run("python3 -c %s %s" + (" %s" if login else ""), code, f"http://127.0.0.1:{port}{path}", *([login] if login else []))
+
+
+@pytest.fixture()
+def access_mode(host):
+    """launch.env switched to another webui_access (as the webui role writes it), put back after."""
+    env_file = f"{ROOT}/webui/launch.env"
+    saved = host.file(env_file).content_string
+
+    def switch(access, args):
+        text = saved.replace("WEBUI_ACCESS=proxy", f"WEBUI_ACCESS={access}")
+        text = text.replace("WEBUI_ARGS=( --api --extensions openai )", f"WEBUI_ARGS=( {args} )")
+        host.check_output(f"printf '%s' {shlex.quote(text)} > {env_file}")
+
+    yield switch
+    host.check_output(f"printf '%s' {shlex.quote(saved)} > {env_file}")
+
+
+def test_local_mode_binds_loopback_only_and_takes_the_users_gradio_login(host, access_mode):
+    """webui_access: local: free ports on 127.0.0.1, no proxy, the web UI's own login per user
+    (--gradio-auth-path, made once, 0600, its file named, the password nowhere else), and the printed
+    tunnel and health lines point at the loopback ports (a jump through the login host). As bob:
+    alice has a server of the front-door tests running."""
+    access_mode("local", "--api --extensions openai")
+    pid, log = start(host, "bob", f"{ROOT}/{CATALOG[4][0]}", env="SLURM_SUBMIT_HOST=login.example",
+                     log="/tmp/bob-local.log")
+    try:
+        out = ""
+        for _attempt in range(100):
+            out = host.file(log).content_string
+            if "Running on local URL" in out:
+                break
+            time.sleep(0.1)
+        found = re.search(r"127\.0\.0\.1 only: UI (\d+), API (\d+) \(streaming (\d+)\), OpenAI API (\d+)", out)
+        assert found, out
+        ui, api, stream, openai = found.groups()
+        health = re.search(r"hpcllm-webui: health \(on \S+\): (.*)$", out, re.M).group(1)
+        res = host.run(f"runuser -u bob -- {health}")
+        login = host.file(login_file("bob")).content_string.strip()
+        st = json.loads(ui_get(host, ui, login).stdout)
+        refused = ui_get(host, ui).stderr
+        uid = int(host.check_output("id -u bob"))
+        mine = [(ip, port) for ip, port, owner in listeners(host) if owner == uid]
+        cmdline = host.file(f"/proc/{pid}/cmdline").content_string
+    finally:
+        stop(host, pid)
+    assert res.rc == 0, res.stdout + res.stderr
+    assert sorted(port for _ip, port in mine) == sorted(int(p) for p in (ui, api, stream, openai))
+    assert {ip for ip, _port in mine} == {"127.0.0.1"}
+    assert "HTTP Error 401" in refused
+    assert st["argv"][st["argv"].index("--gradio-auth-path") + 1] == login_file("bob")
+    node = host.check_output("hostname -s")
+    assert (f"ssh -N -J bob@login.example -L {ui}:127.0.0.1:{ui} -L {api}:127.0.0.1:{api} "
+            f"-L {stream}:127.0.0.1:{stream} -L {openai}:127.0.0.1:{openai} bob@{node}") in out
+    name, password = login.split(":", 1)
+    assert name == "bob" and len(password) == 24 and password.isalnum()
+    assert host.file(login_file("bob")).mode == 0o600
+    assert f"UI login: user bob, password in {login_file('bob')} (yours alone, mode 0600)" in out
+    assert password not in out and password not in cmdline
+
+
+def test_open_mode_is_the_seeds_listen_with_a_warning(host, access_mode):
+    access_mode("open", "--listen --listen-port 7860 --api --api-blocking-port 5000 --api-streaming-port 5005 "
+                "--extensions openai")
+    pid, log = start(host, "bob", f"{ROOT}/{CATALOG[4][0]}", env="OPENEDAI_PORT=5001", log="/tmp/bob-open.log")
+    try:
+        for _attempt in range(100):
+            if host.run(f"{ROOT}/webui_health.sh --timeout 1").rc == 0:
+                break
+            time.sleep(0.2)
+        uid = int(host.check_output("id -u bob"))
+        mine = sorted((ip, port) for ip, port, owner in listeners(host) if owner == uid)
         out = host.file(log).content_string
     finally:
-        host.run(f"rm -f {login_file('bob')}")
+        stop(host, pid)
+    assert mine == [("0.0.0.0", 5000), ("0.0.0.0", 5001), ("0.0.0.0", 5005), ("0.0.0.0", 7860)]
+    assert "hpcllm-webui: WARNING: open mode (webui_access: open): the UI and every API listen on all addresses" in out
+
+
+def test_a_login_file_that_is_not_the_users_is_refused(host, access_mode):
+    access_mode("local", "--api --extensions openai")
+    out = launch_over_a_planted_link(host, login_file("bob"), "/tmp/bob-badlogin.log")
     assert f"webui_launch.sh: {login_file('bob')} is a link or not yours: remove it (a new login is made)" in out
 
 
@@ -285,6 +566,14 @@ def test_health_usage_error(host):
     assert "usage: webui_health.sh" in res.stderr
 
 
+def test_health_through_the_proxy_without_keys(host, alice_server):
+    """A user without a keys file is told to start a launcher; another user's key is refused (HTTP 401)."""
+    host.run(f"rm -f {keys_file('bob')}")
+    res = host.run(f"runuser -u bob -- {ROOT}/webui_health.sh --url {alice_server['url']} --cacert {alice_server['cert']}")
+    assert res.rc == 2
+    assert f"FAIL keys  {keys_file('bob')}: No such file or directory (start a launcher once: it makes your keys)" in res.stderr
+
+
 # --------------------------------------------------------------------------- read-only root, two users
 def test_two_users_at_once_on_a_read_only_root(host):
     host.check_output(f"mount --bind {ROOT} {ROOT} && mount -o remount,bind,ro {ROOT}")
@@ -294,29 +583,37 @@ def test_two_users_at_once_on_a_read_only_root(host):
         host.check_output("rm -rf /home/bob/.local")
         a = start(host, "alice", f"{ROOT}/run_wizard_7b_4bit_code.sh")
         pids.append(a[0])
-        b = start(host, "bob", f"{ROOT}/run_wizard_1b_32bit_code.sh --listen-port 7861 --api-blocking-port 5010 "
-                  "--api-streaming-port 5015", env="OPENEDAI_PORT=5011")
+        b = start(host, "bob", f"{ROOT}/run_wizard_1b_32bit_code.sh")
         pids.append(b[0])
-        ha = wait_healthy(host, *a)
-        hb = wait_healthy(host, *b, args="--api-port 5010 --openai-port 5011")
-        sa, sb = state(host, 7860, "alice"), state(host, 7861, "bob")
-        # each server takes its own user's login only
-        alice_login = host.file(login_file("alice")).content_string.strip()
-        bob_login = host.file(login_file("bob")).content_string.strip()
-        refused = [ui_get(host, 7861, alice_login).stderr, ui_get(host, 7860, bob_login).stderr, ui_get(host, 7860).stderr]
+        # a second server of alice on the same node
+        a2 = start(host, "alice", f"{ROOT}/run_wizard_1b_32bit_code.sh", log="/tmp/alice-second.log")
+        pids.append(a2[0])
+        ha, ia = wait_healthy(host, *a)
+        hb, ib = wait_healthy(host, *b, user="bob")
+        ha2, ia2 = wait_healthy(host, *a2)
+        sa, sb = state(host, ia), state(host, ib, "bob")
+        # each server takes its own user's login and keys only
+        refused = [call(host, ib, "/standin/state", user="alice", cred="login")["status"],
+                   call(host, ia, "/standin/state", user="bob", cred="login")["status"],
+                   call(host, ib, "/api/v1/model", user="alice", cred="key")["status"],
+                   call(host, ia, "/api/v1/model", user="bob", cred="key")["status"],
+                   call(host, ia, "/api/v1/model", user="bob", cred="admin-key", method="POST", data={"action": "info"})["status"]]
+        bob_on_bob = call(host, ib, "/api/v1/model", user="bob", cred="key")["status"]
     finally:
         for pid in pids:
             stop(host, pid)
         host.run(f"umount {ROOT}")
     assert f"model {CATALOG[3][3]}" in ha.stdout
-    assert f"model {CATALOG[4][3]}" in hb.stdout
+    assert f"model {CATALOG[4][3]}" in hb.stdout and f"model {CATALOG[4][3]}" in ha2.stdout
+    ports = [i[k] for i in (ia, ib, ia2) for k in ("port", "ui", "api", "stream", "openai")]
+    assert len(set(ports)) == len(ports), ports
     assert (sa["cwd"], sb["cwd"]) == (user_dir("alice"), user_dir("bob"))
-    assert all("HTTP Error 401" in err for err in refused), refused
-    assert alice_login.split(":")[0] == "alice" and bob_login.split(":")[0] == "bob"
-    assert alice_login.split(":", 1)[1] != bob_login.split(":", 1)[1]
+    assert refused == [401] * 5 and bob_on_bob == 200, refused
+    alice, bob = secrets_of(host, "alice"), secrets_of(host, "bob")
+    assert bob["user"] == "bob" and not {alice["password"], alice["key"], alice["admin"]} & {bob["password"], bob["key"], bob["admin"]}
     for user, pid in (("alice", pids[0]), ("bob", pids[1])):
-        session = host.file(f"{user_dir(user)}/logs/session_{pid}.json")
-        assert session.is_file and session.user == user
+        session = host.run(f"ls {user_dir(user)}/logs/")
+        assert "session_" in session.stdout, user
     # bob's folder was made on the read-only root, seeded from the shared copies
     assert host.file(f"{user_dir('bob')}/presets/simple-1.yaml").user == "bob"
     assert host.file(f"{user_dir('bob')}/characters/Example.yaml").is_file
@@ -325,23 +622,33 @@ def test_two_users_at_once_on_a_read_only_root(host):
 
 
 # --------------------------------------------------------------------------- Slurm and systemd templates
-def test_sbatch_runs_a_launcher_and_prints_the_tunnel(host):
+def test_sbatch_runs_a_launcher_that_prints_how_to_reach_it(host):
     sbatch = host.file(f"{ROOT}/share/webui.sbatch").content_string
     assert "#SBATCH --gres=gpu:1" in sbatch
-    env = ("SLURMD_NODENAME=node01 SLURM_SUBMIT_HOST=master.example SLURM_JOB_ID=42 WEBUI_UI_PORT=7870 "
-           "WEBUI_API_PORT=5020 WEBUI_STREAM_PORT=5025 OPENEDAI_PORT=5021")
-    pid, log = start(host, "bob", f"bash {ROOT}/share/webui.sbatch run_wizard_7b_4bit_code.sh", env=env)
+    env = "SLURMD_NODENAME=node01 SLURM_SUBMIT_HOST=master.example SLURM_JOB_ID=42"
+    # the cluster's name of the job's node (this container plays it)
+    host.check_output("grep -q ' node01$' /etc/hosts || echo '127.0.0.1 node01' >> /etc/hosts")
+    # the job's output file, made by slurmd as the user with a umask of 022
+    log = "/tmp/slurm-42.out"
+    host.check_output(f"install -o bob -g bob -m 0644 /dev/null {log}")
+    pid, log = start(host, "bob", f"bash {ROOT}/share/webui.sbatch run_wizard_7b_4bit_code.sh", env=env, log=log)
     try:
-        wait_healthy(host, pid, log, args="--api-port 5020 --openai-port 5021")
-        st = state(host, 7870, "bob")
+        _health, info = wait_healthy(host, pid, log, user="bob")
+        st = state(host, info, "bob")
         out = host.file(log).content_string
+        mode = host.file(log).mode
     finally:
         stop(host, pid)
+    bob = secrets_of(host, "bob")
     assert "hpcllm-webui: job 42 runs run_wizard_7b_4bit_code.sh on node node01" in out
-    assert "ports UI 7870, API 5020 (streaming 5025), OpenAI API 5021" in out
-    assert "ssh -N -L 7870:node01:7870 -L 5020:node01:5020 -L 5021:node01:5021 bob@master.example" in out
+    assert info["node"] == "node01" and info["url"] == f"https://node01:{info['port']}"
+    port = info["port"]
+    assert f"hpcllm-webui: tunnel: ssh -N -L {port}:node01:{port} bob@master.example, then https://localhost:{port}/" in out
+    assert f"hpcllm-webui: health: {ROOT}/webui_health.sh --url https://node01:{port} --cacert {info['cert']}" in out
+    # the output became bob's alone, and so the keys are printed in it
+    assert mode == 0o600
+    assert f"API key (Authorization: Bearer ...): {bob['key']}" in out
     assert st["argv"][st["argv"].index("--model") + 1] == CATALOG[3][3]
-    assert st["argv"][-6:] == ["--listen-port", "7870", "--api-blocking-port", "5020", "--api-streaming-port", "5025"]
 
 
 def test_sbatch_refuses_the_model_menu(host):

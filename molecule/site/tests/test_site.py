@@ -15,7 +15,7 @@ WEBUI = f"{ROOT}/text-generation-webui"
 CHECKOUT = "/root/hpcllm-webui"
 SECRETS = ("hf_benchtoken_9c1d",)
 USER_DIR = "/home/test/.local/share/hpcllm-webui/opt_ai_apps_webui_llama2"
-LOGIN = f"{USER_DIR}/.hpcllm-gradio-auth.txt"
+KEYS = f"{USER_DIR}/.hpcllm-webui-keys.conf"
 
 
 def image_kernels(host, rootfs):
@@ -57,10 +57,20 @@ def test_nouveau_blacklisted_persistenced_enabled_multi_user(host):
 
 
 @pytest.mark.parametrize("pkg", ["g++", "wget", "curl", "libpciaccess0", "nvme-cli", "numad", "numatop",
-                                 "linux-headers-amd64", "nvidia-smi", "libcuda1", "firmware-misc-nonfree", "systemd"])
+                                 "linux-headers-amd64", "nvidia-smi", "libcuda1", "firmware-misc-nonfree", "systemd",
+                                 "nginx", "openssl"])
 def test_image_packages(host, pkg):
     out = in_image(host, f"dpkg-query -W -f='${{Status}}' {pkg}")
     assert out.stdout == "install ok installed", pkg
+
+
+@pytest.mark.parametrize("rootfs", [ROOTFS, LITE])
+def test_images_have_the_proxy_and_no_nginx_service(host, rootfs):
+    """webui_access proxy: every image with the web UI has nginx and openssl for the launchers' own
+    proxies; Debian's nginx.service (a default site on port 80 of every node) is not enabled."""
+    for pkg in ("nginx", "openssl"):
+        assert in_image(host, f"dpkg-query -W -f='${{Status}}' {pkg}", rootfs).stdout == "install ok installed", pkg
+    assert in_image(host, "SYSTEMD_OFFLINE=1 systemctl is-enabled nginx.service", rootfs).stdout.strip() == "disabled"
 
 
 def test_image_has_no_x_and_no_package_caches(host):
@@ -203,38 +213,81 @@ def test_five_model_launchers(host):
     assert launchers(host) == sorted(LAUNCHERS)
 
 
-def wait_state(host):
-    for _attempt in range(80):
-        login = host.run(f"cat {LOGIN}").stdout.strip()
-        out = host.run("curl -sf -u %s http://127.0.0.1:7860/standin/state", login) if login else host.run("false")
-        if out.rc == 0:
-            return json.loads(out.stdout)
-        time.sleep(0.5)
-    return None
+# The launchers run where a site runs them: on a node, here the compute-lite image (no NVIDIA driver:
+# the CPU path) with its own nginx, openssl and tools, through the bench's hpcllm-node-run
+# (molecule/site/node-run.sh: a private mount namespace with what a booted node has; nothing of it
+# lands in the image).
+def node_start(host, launcher, log):
+    return int(host.check_output(
+        f"setsid hpcllm-node-run compute-lite test {ROOT}/{launcher} > {log} 2>&1 < /dev/null & echo $!"))
+
+
+def node_stop(host, pid):
+    """TERM to the launcher (it stops its proxy and server), KILL after 5 s."""
+    host.run(f"kill {pid}; timeout 5 tail --pid={pid} -f /dev/null || kill -9 {pid}")
+
+
+def reach(host, pid, log):
+    """URL and certificate the launcher printed once its proxy listened."""
+    out = ""
+    for _attempt in range(150):
+        out = host.run(f"cat {log}").stdout
+        if "hpcllm-webui: health: " in out:
+            break
+        if host.run(f"kill -0 {pid}").rc != 0:
+            break
+        time.sleep(0.2)
+    url = re.search(r"web UI on node \S+: (https://[^/]+)/ ", out)
+    cert = re.search(r"hpcllm-webui: TLS certificate (\S+) ", out)
+    assert url and cert, out
+    return url.group(1), cert.group(1)
+
+
+def ui_state(host, url, cert):
+    """The stand-in's state through the proxy, logged in with test's own UI login (read from test's keys
+    file by the client, never put on a command line)."""
+    code = (
+        "import base64, json, re, ssl, sys, urllib.request\n"
+        "login = re.search(r'^# login: (\\S+) (\\S+)$', open(sys.argv[3]).read(), re.M).groups()\n"
+        "req = urllib.request.Request(sys.argv[1] + '/standin/state')\n"
+        "req.add_header('Authorization', 'Basic ' + base64.b64encode(':'.join(login).encode()).decode())\n"
+        "ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+        "print(urllib.request.urlopen(req, timeout=5, context=ctx).read().decode())\n")
+    out = host.run(f"python3 -c {quote(code)} {url} {cert} {KEYS}")
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
-def test_launcher_starts_its_own_model_from_the_users_folder_and_answers_the_health_check(host, launcher):
+def test_launcher_starts_its_own_model_on_a_node_behind_its_proxy_and_answers_the_health_check(host, launcher):
     repo, revision, flags = LAUNCHERS[launcher]
     name = folder_of(repo, revision)
-    host.run(f"runuser -u test -- bash -c 'cd /tmp && setsid {ROOT}/{launcher} > /tmp/{launcher}.log 2>&1 < /dev/null &'")
+    log = f"/tmp/{launcher}.log"
+    pid = node_start(host, launcher, log)
     try:
-        got = wait_state(host)
-        assert got, host.run(f"cat /tmp/{launcher}.log").stdout
+        url, cert = reach(host, pid, log)
+        health = None
+        for _attempt in range(80):
+            health = host.run(f"runuser -u test -- {ROOT}/webui_health.sh --url {url} --cacert {cert}")
+            if health.rc == 0:
+                break
+            time.sleep(0.5)
+        assert health.rc == 0, health.stdout + health.stderr + host.run(f"cat {log}").stdout
+        got = ui_state(host, url, cert)
         assert got["model"] == name
         assert got["model_path"] == f"{ROOT}/models/{name}"
         for flag in flags:
             assert flag in got["argv"], got["argv"]
-        assert "--listen" in got["argv"] and "--api" in got["argv"]
+        # behind the proxy: no --listen, ports on 127.0.0.1 picked at launch; no GPU on this node: --cpu
+        assert "--listen" not in got["argv"] and "--api" in got["argv"] and "--cpu" in got["argv"]
         assert got["settings"]["max_new_tokens"] == 2048
         assert got["uid"] == int(host.check_output("id -u test"))
         # started from the user's own folder, which shows the web UI's server.py
-        assert got["cwd"].startswith("/home/test/")
+        assert got["cwd"] == USER_DIR
         assert host.file(f"{got['cwd']}/server.py").exists
-        health = host.run(f"runuser -u test -- {ROOT}/webui_health.sh")
-        assert health.rc == 0, health.stdout + health.stderr
+        assert got["authorization_seen"] == []
     finally:
-        host.run("pkill -u test -f server.py; sleep 1")
+        node_stop(host, pid)
 
 
 def test_the_run_wrote_the_deployment_lock(host):
@@ -262,9 +315,10 @@ def test_the_run_wrote_the_deployment_lock(host):
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", json.dumps(lock))  # no time stamps: equal deployments, equal bytes
 
 
-def test_the_ui_login_is_the_run_users_own(host):
+def test_the_ui_login_and_keys_are_the_run_users_own(host):
     """Made by test's first launch (the launcher tests above) in test's own folder: 0600, test's; no other user can read it."""
-    auth = host.file(LOGIN)
-    assert auth.mode == 0o600
-    assert auth.user == "test"
+    keys = host.file(KEYS)
+    assert keys.mode == 0o600
+    assert keys.user == "test"
     assert host.file(USER_DIR).mode == 0o700
+    assert re.search(r"^# key: hpk-[A-Za-z0-9]{40}$", keys.content_string, re.M)

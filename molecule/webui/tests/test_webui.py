@@ -112,14 +112,26 @@ def test_launch_env(host):
     assert env["PYTHON"] == VENV_PY
     assert env["SETTINGS"] == f"{CONF}/settings.yaml"
     assert env["CUDA"] == f"{ROOT}/venv/lib/python3.11/site-packages/nvidia/*/lib"
-    assert env["ARGS"] == [
-        "--listen", "--listen-port", "7860", "--api", "--api-blocking-port", "5000", "--api-streaming-port", "5005",
-        "--extensions", "openai", "--settings", f"{CONF}/settings.yaml"]
-    assert env["ENV"] == ["OPENEDAI_PORT=5001", "NO_PROXY=127.0.0.1,localhost", "HF_HUB_OFFLINE=1"]
+    # webui_access proxy (the default): no --listen, no ports (the launcher picks free ones on 127.0.0.1)
+    assert env["ARGS"] == ["--api", "--extensions", "openai", "--settings", f"{CONF}/settings.yaml"]
+    assert env["ENV"] == ["NO_PROXY=127.0.0.1,localhost", "HF_HUB_OFFLINE=1"]
     assert env["USER_DIRS"] == ["logs", "characters", "presets", "prompts", "training/datasets", "training/formats", "loras"]
     assert env["LOGIN"] == "1"
+    front = host.check_output(
+        "bash -c %s", f"source {CONF}/launch.env; echo \"$WEBUI_ACCESS|$WEBUI_API|$WEBUI_OPENAI|${{WEBUI_PORTS[*]}}|"
+        "$WEBUI_PROXY_PORTS|$WEBUI_NGINX|$WEBUI_TLS_CERT|$WEBUI_TLS_KEY\"")
+    assert front == "proxy|1|1|7860 5000 5005 5001||/usr/sbin/nginx||"
     assert "marker" not in host.file(f"{CONF}/launch.env").content_string
     assert "converge-pass" not in host.file(f"{CONF}/launch.env").content_string
+
+
+def test_the_proxy_packages_are_installed_and_the_images_nginx_service_is_off(host):
+    """webui_access proxy: nginx and openssl from the image's own packages; Debian's package enables
+    nginx.service (a default site on port 80 of every node): the role disabled it."""
+    assert host.package("nginx").is_installed and host.package("openssl").is_installed
+    assert host.file("/usr/sbin/nginx").mode & 0o111
+    assert host.file("/lib/systemd/system/nginx.service").exists
+    assert not host.file("/etc/systemd/system/multi-user.target.wants/nginx.service").exists
 
 
 def test_training_folders_and_dataset(host):
