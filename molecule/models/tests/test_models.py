@@ -651,6 +651,70 @@ def test_sbatch_runs_a_launcher_that_prints_how_to_reach_it(host):
     assert st["argv"][st["argv"].index("--model") + 1] == CATALOG[3][3]
 
 
+def processes_of(host, user):
+    """pid and command line of every process of `user` (no ps in the bench image)."""
+    code = ("import os, pwd, sys\n"
+            "uid = pwd.getpwnam(sys.argv[1]).pw_uid\n"
+            "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+            "    try:\n"
+            "        if os.stat('/proc/' + pid).st_uid == uid:\n"
+            "            print(pid, open('/proc/%s/cmdline' % pid).read().replace(chr(0), ' '))\n"
+            "    except OSError:\n"
+            "        pass\n")
+    return host.check_output("python3 -c %s %s", code, user).splitlines()
+
+
+def test_two_jobs_under_real_slurm_on_one_node_then_scancel_leaves_nothing(host):
+    """Real Slurm (slurmctld, slurmd, munge from Debian): carol submits the batch template twice from her
+    home; both jobs run on the one node at once; each job's output is hers alone (0600) and holds what
+    the launcher printed, whose health command, run literally as carol, answers for both servers (their
+    ports differ); scancel leaves no process of carol and no proxy folder."""
+    assert processes_of(host, "carol") == []
+    jobs = [host.check_output(f"cd /home/carol && runuser -u carol -- sbatch --parsable {ROOT}/share/webui.sbatch {launcher}")
+            for launcher in (CATALOG[3][0], CATALOG[4][0])]
+    outs = [f"/home/carol/hpcllm-webui-{job}.out" for job in jobs]
+    try:
+        texts = []
+        for job, out in zip(jobs, outs):
+            text = ""
+            for _attempt in range(150):
+                text = host.run(f"cat {out}").stdout
+                if "hpcllm-webui: health: " in text:
+                    break
+                time.sleep(0.2)
+            assert "hpcllm-webui: health: " in text, host.run(f"scontrol show job {job}; cat {out}").stdout
+            texts.append(text)
+        healths = []
+        for text in texts:
+            command = re.search(r"^hpcllm-webui: health: (.*)$", text, re.M).group(1)
+            for _attempt in range(100):
+                res = host.run("runuser -u carol -- %s" % command)
+                if res.rc == 0:
+                    break
+                time.sleep(0.2)
+            healths.append(res)
+        running = host.check_output(f"squeue --noheader --format='%i %T %N' --jobs={','.join(jobs)}").splitlines()
+        modes = [host.file(out).mode for out in outs]
+    finally:
+        host.run(f"scancel {' '.join(jobs)}")
+    for res in healths:
+        assert res.rc == 0, res.stdout + res.stderr
+    assert sorted(running) == sorted(f"{job} RUNNING master" for job in jobs)
+    assert modes == [0o600, 0o600]
+    carol = secrets_of(host, "carol")
+    urls = [re.search(r"web UI on node master: (https://master:\d+)/", text).group(1) for text in texts]
+    assert len(set(urls)) == 2
+    for job, launcher, text in zip(jobs, (CATALOG[3][0], CATALOG[4][0]), texts):
+        assert f"hpcllm-webui: job {job} runs {launcher} on node master" in text
+        assert f"API key (Authorization: Bearer ...): {carol['key']}" in text
+    for _attempt in range(100):
+        if not host.run(f"squeue --noheader --jobs={','.join(jobs)}").stdout.strip() and not processes_of(host, "carol"):
+            break
+        time.sleep(0.3)
+    assert processes_of(host, "carol") == []
+    assert host.run(f"find {user_dir('carol')}/.hpcllm-run -mindepth 1").stdout == ""
+
+
 def test_sbatch_refuses_the_model_menu(host):
     res = host.run(f"bash {ROOT}/share/webui.sbatch run_webui_server.sh")
     assert res.rc == 64
