@@ -721,6 +721,63 @@ def test_sbatch_refuses_the_model_menu(host):
     assert "'run_webui_server.sh' is not a model launcher" in res.stderr
 
 
+def journal_reach(host, instance, after=""):
+    """URL and certificate the launcher of a systemd unit printed (the journal), after the line `after`."""
+    text = ""
+    for _attempt in range(200):
+        text = host.run(f"journalctl -u {instance} -o cat --no-pager").stdout.split(after)[-1] if after else \
+            host.run(f"journalctl -u {instance} -o cat --no-pager").stdout
+        if "hpcllm-webui: health: " in text:
+            break
+        time.sleep(0.2)
+    health = re.search(r"^hpcllm-webui: health: (.*)$", text, re.M)
+    assert health, text
+    return health.group(0), health.group(1), text
+
+
+def healthy_as(host, user, command):
+    res = None
+    for _attempt in range(100):
+        res = host.run(f"runuser -u {user} -- {command}")
+        if res.rc == 0:
+            return res
+        time.sleep(0.2)
+    return res
+
+
+def test_the_systemd_unit_runs_restarts_and_stops_the_web_ui(host):
+    """Real systemd (PID 1 of this container): the template unit as its header says to install it runs a
+    launcher as test, behind its proxy (the journal gets the URL, never the keys); the server killed, the
+    unit restarts it (Restart=on-failure) and it answers again; systemctl stop leaves no process of test."""
+    instance = f"hpcllm-webui@{CATALOG[4][0]}.service"
+    host.check_output(f"install -m 0644 {ROOT}/share/hpcllm-webui@.service /etc/systemd/system/ && systemctl daemon-reload")
+    try:
+        host.check_output(f"systemctl start {instance}")
+        first_line, health, text = journal_reach(host, instance)
+        first = healthy_as(host, "test", health)
+        main = host.check_output(f"systemctl show -p MainPID --value {instance}")
+        server = server_pid(host, main)
+        host.check_output(f"kill -9 {server}")
+        _line, health2, text2 = journal_reach(host, instance, after=first_line)
+        second = healthy_as(host, "test", health2)
+        restarts = host.check_output(f"systemctl show -p NRestarts --value {instance}")
+        main2 = host.check_output(f"systemctl show -p MainPID --value {instance}")
+    finally:
+        host.run(f"systemctl stop {instance}")
+    assert first.rc == 0 and second.rc == 0, first.stderr + second.stderr
+    assert restarts == "1" and main2 != main
+    assert "UI login, API key and admin key: in" in text and "not printed here" in text
+    keys = secrets_of(host, "test")
+    journal = host.run(f"journalctl -u {instance} -o cat --no-pager").stdout
+    assert keys["key"] not in journal and keys["password"] not in journal
+    assert host.run(f"systemctl is-active {instance}").stdout.strip() == "inactive"
+    for _attempt in range(50):
+        if not processes_of(host, "test"):
+            break
+        time.sleep(0.2)
+    assert processes_of(host, "test") == []
+
+
 def _unit_cmd(unit, key, instance):
     """The unit's command line as systemd runs it: %i is the instance, $$ a literal $."""
     line = [text for text in unit.splitlines() if text.startswith(key + "=")][0]
