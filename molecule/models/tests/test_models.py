@@ -456,18 +456,51 @@ def ui_get(host, port, login=None, path="/standin/state"):
 
 
 @pytest.fixture()
-def access_mode(host):
-    """launch.env switched to another webui_access (as the webui role writes it), put back after."""
+def launch_env_edit(host):
+    """launch.env with some lines replaced (as the webui role writes it for other variables), put back after."""
     env_file = f"{ROOT}/webui/launch.env"
     saved = host.file(env_file).content_string
 
-    def switch(access, args):
-        text = saved.replace("WEBUI_ACCESS=proxy", f"WEBUI_ACCESS={access}")
-        text = text.replace("WEBUI_ARGS=( --api --extensions openai )", f"WEBUI_ARGS=( {args} )")
+    def edit(replacements):
+        text = saved
+        for old, new in replacements.items():
+            assert old in text, old
+            text = text.replace(old, new)
         host.check_output(f"printf '%s' {shlex.quote(text)} > {env_file}")
 
-    yield switch
+    yield edit
     host.check_output(f"printf '%s' {shlex.quote(saved)} > {env_file}")
+
+
+@pytest.fixture()
+def access_mode(launch_env_edit):
+    """launch.env switched to another webui_access."""
+    def switch(access, args):
+        launch_env_edit({"WEBUI_ACCESS=proxy": f"WEBUI_ACCESS={access}",
+                         "WEBUI_ARGS=( --api --extensions openai )": f"WEBUI_ARGS=( {args} )"})
+    return switch
+
+
+def test_the_proxy_presents_the_sites_certificate_when_one_is_configured(host, launch_env_edit):
+    """webui_ssl_certfile/keyfile (launch.env WEBUI_TLS_CERT/KEY): the proxy presents that certificate,
+    and the launcher makes none of its own."""
+    site = "/etc/hpcllm-site-tls"
+    host.check_output(
+        f"mkdir -p {site} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 "
+        f"-subj /CN=master -addext subjectAltName=DNS:master -keyout {site}/site.key -out {site}/site.crt 2>/dev/null "
+        f"&& chmod 0644 {site}/site.key {site}/site.crt")
+    launch_env_edit({"WEBUI_TLS_CERT=''": f"WEBUI_TLS_CERT={site}/site.crt", "WEBUI_TLS_KEY=''": f"WEBUI_TLS_KEY={site}/site.key"})
+    host.run("rm -rf /home/bob/.local/share/hpcllm-webui/opt_ai_apps_webui_llama2/.hpcllm-tls")
+    pid, log = start(host, "bob", f"{ROOT}/{CATALOG[4][0]}", log="/tmp/bob-sitecert.log")
+    try:
+        _health, info = wait_healthy(host, pid, log, user="bob")
+        got = call(host, info, "/api/v1/model", user="bob", cred="key")
+    finally:
+        stop(host, pid)
+    der = host.check_output(f"openssl x509 -in {site}/site.crt -outform DER | sha256sum").split()[0]
+    assert info["cert"] == f"{site}/site.crt"
+    assert got["status"] == 200 and got["cert_sha256"] == der
+    assert not host.file(f"{user_dir('bob')}/.hpcllm-tls").exists
 
 
 def test_local_mode_binds_loopback_only_and_takes_the_users_gradio_login(host, access_mode):
