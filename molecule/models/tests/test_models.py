@@ -503,6 +503,34 @@ def test_the_proxy_presents_the_sites_certificate_when_one_is_configured(host, l
     assert not host.file(f"{user_dir('bob')}/.hpcllm-tls").exists
 
 
+def launch_until_it_stops(host, user, log):
+    pid, log = start(host, user, f"{ROOT}/{CATALOG[4][0]}", log=log)
+    for _attempt in range(100):
+        if host.run(f"kill -0 {pid}").rc != 0:
+            break
+        time.sleep(0.1)
+    else:
+        stop(host, pid)
+        pytest.fail(f"the launch did not stop: {host.file(log).content_string}")
+    return host.file(log).content_string
+
+
+@pytest.mark.parametrize("line, value, message", [
+    # the hub stand-in holds 8780: no free port in the range
+    ("WEBUI_PROXY_PORTS=''", "WEBUI_PROXY_PORTS=8780-8780",
+     "no free port for the proxy in WEBUI_PROXY_PORTS '8780-8780' (webui_proxy_ports)"),
+    ("WEBUI_NGINX=/usr/sbin/nginx", "WEBUI_NGINX=/usr/sbin/no-nginx",
+     "no nginx at /usr/sbin/no-nginx (WEBUI_NGINX of /opt/ai_apps/webui_llama2/webui/launch.env): "
+     "the webui role installs it into the image with webui_access: proxy"),
+], ids=["no-free-proxy-port", "no-nginx"])
+def test_a_proxy_that_cannot_start_stops_the_launch_naming_why(host, launch_env_edit, line, value, message):
+    launch_env_edit({line: value})
+    out = launch_until_it_stops(host, "bob", "/tmp/bob-noproxy.log")
+    assert message in out
+    assert "running " not in out  # the server never started
+    assert host.run(f"find {user_dir('bob')}/.hpcllm-run -mindepth 1").stdout == ""
+
+
 def test_local_mode_binds_loopback_only_and_takes_the_users_gradio_login(host, access_mode):
     """webui_access: local: free ports on 127.0.0.1, no proxy, the web UI's own login per user
     (--gradio-auth-path, made once, 0600, its file named, the password nowhere else), and the printed
