@@ -98,24 +98,54 @@ def test_collect_then_install_offline(ansible_playbook, containers, tmp_path):
     offline = containers("offline", "--network", "none")
     _podman("exec", offline, "mkdir", "-p", "/opt/bundle")
     inventory = _inventory(tmp_path, offline, chroot_prep_packages_repo=OFFLINE_REPO)
+    apt_before = _apt_state(offline)
 
     # nothing there yet: clear failure naming the variable, nothing written
     missing = ansible_playbook(PLAYBOOKS / "source.yml", inventory=inventory, env=env)
     assert missing.rc != 0
     msg = _result(missing, "Fail before changing anything when the repository is missing")["msg"]
     assert msg.startswith(f"chroot_prep_packages_repo: {OFFLINE_REPO}/Packages does not exist")
-    assert _podman("exec", offline, "ls", "/etc/apt/apt.conf.d").stdout.split() == ["01autoremove", "70debconf"]
+    assert _apt_state(offline) == apt_before
+
+    # the sources live in the scratch /tmp: without it bound, they would be the image's
+    no_scratch = ansible_playbook(PLAYBOOKS / "source.yml", {"chroot_prep_bind_tmp": False}, inventory=inventory, env=env)
+    assert no_scratch.rc != 0
+    msg = _result(no_scratch, "Refuse to keep the sources in the image")["msg"]
+    assert msg.startswith("chroot_prep_packages_repo needs chroot_prep_bind_tmp"), msg
 
     _podman("cp", str(bundle), f"{offline}:{OFFLINE_REPO}")
+    # what version 0.4 left in an image: removed by the next run
+    _podman("exec", offline, "sh", "-c", "mkdir /etc/apt/hpcllm-bundle.list.d && "
+            f"echo 'deb [trusted=yes] file:{OFFLINE_REPO} ./' > /etc/apt/hpcllm-bundle.list && "
+            "echo 'Dir::Etc::SourceList \"/etc/apt/hpcllm-bundle.list\";' > /etc/apt/apt.conf.d/00hpcllm-bundle")
     check = ansible_playbook(PLAYBOOKS / "source.yml", {"install_hello": False}, inventory=inventory, env=env,
                              check=True)
     assert check.rc == 0, check.stdout + check.stderr
     offline_run = ansible_playbook(PLAYBOOKS / "source.yml", inventory=inventory, env=env)
     assert offline_run.rc == 0, offline_run.stdout + offline_run.stderr
+    # no network: hello can only have come from the bundle
     assert _result(offline_run, "Install hello offline")["changed"] is True
     got = _podman("exec", offline, "dpkg-query", "-W", "-f", "${Version}", "hello").stdout
     assert got == version
-    policy = _podman("exec", offline, "apt-cache", "policy").stdout
+    # what apt read during the run: the bundle's source and nothing else
+    policy = _result(offline_run, "Check that apt lists the repository's packages and no other source")["stdout"]
     assert f"file:{OFFLINE_REPO} ./ Packages" in policy and "deb.debian.org" not in policy
+    # after it: the image's apt is as it was (its own sources, no trusted bundle source anywhere in /etc/apt)
+    apt_after = _apt_state(offline)
+    assert apt_after == apt_before, (sorted(set(apt_before) - set(apt_after)), sorted(set(apt_after) - set(apt_before)))
+    dump = _podman("exec", offline, "apt-config", "dump").stdout.splitlines()
+    assert {'Dir::Etc::sourcelist "sources.list";', 'Dir::Etc::sourceparts "sources.list.d";',
+            'Dir::State::lists "lists/";'} <= set(dump), dump
+    assert not [line for line in dump if "hpcllm" in line], dump
+    grep = _podman("exec", offline, "grep", "-rl", "-e", "trusted=yes", "-e", OFFLINE_REPO, "/etc/apt", check=False)
+    assert grep.returncode == 1 and grep.stdout == "", grep.stdout
     again = ansible_playbook(PLAYBOOKS / "source.yml", inventory=inventory, env=env)
     assert again.rc == 0 and again.changed("image") == 0, again.stdout
+
+
+def _apt_state(name):
+    """apt's configuration as the image has it: every entry below /etc/apt and the lists folder (type, mode) and each
+    file's checksum."""
+    script = ("find /etc/apt /var/lib/apt/lists -printf '%p %y %m\\n'; "
+              "find /etc/apt /var/lib/apt/lists -type f -exec md5sum {} +")
+    return sorted(_podman("exec", name, "sh", "-c", script).stdout.splitlines())

@@ -13,6 +13,13 @@ def test_dnf_disk_space_check_off(host):
     assert "\ndiskspacecheck=0\n" in conf + "\n"
     # the rest of the file is kept
     assert "gpgcheck=" in conf
+    # the offline bundle's sources were the run's only (side_effect): not in the image
+    assert "reposdir" not in conf
+
+
+def test_bundle_package_installed_from_the_bundle(host):
+    # only /srv/el_bundle has it: the side effect's dnf read the bundle's repository
+    assert rpm_installed(host, "hpcllm-bundle-probe")
 
 
 def test_cuda_repository_points_at_the_url_variable(host):
