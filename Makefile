@@ -104,7 +104,7 @@ build: venv link ## build the collection tarball, install it offline, list its m
 # .venv and the bench images are made side by side first, before any gate: make starts a
 # gate whose prerequisites are ready ahead of one waiting for them, so gates that need no
 # image would otherwise take both slots before the long ones.
-POOL_ORDER := molecule-site integration molecule-webui molecule-master molecule-models molecule-python_build \
+POOL_ORDER := molecule-site integration molecule-webui molecule-realui molecule-master molecule-models molecule-python_build \
 	molecule-el_packages sanity molecule-cuda_relocate lint units build
 POOL := $(POOL_ORDER) $(filter-out $(POOL_ORDER),$(addprefix molecule-,$(SCENARIOS)))
 GATES := $(filter-out molecule-site,$(POOL))

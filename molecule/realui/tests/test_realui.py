@@ -1,0 +1,125 @@
+"""Testinfra checks of the real text-generation-webui (8466cf2) on a CPU, deployed by the webui and models roles.
+
+The launcher runs as alice, as a user on a node would start it: the real server on the CPU
+(no NVIDIA GPU here) behind its authenticating nginx proxy. The helpers (start, stop, the
+proxy's printed lines, one request through the proxy) are the models scenario's, which
+checks the same front door against the stand-in web UI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "tests"))
+from test_models import call, listeners, reach, server_pid, start, stop  # noqa: E402  pylint: disable=wrong-import-position
+
+ROOT = "/opt/ai_apps/webui_llama2"
+WEBUI = f"{ROOT}/text-generation-webui"
+COMMIT = "8466cf229ab29ace6e336a96f81f4eda44ca94fa"
+MODEL = "hpcllm-test_tiny-gpt2"
+
+
+def test_the_web_ui_is_upstreams_at_the_pinned_commit(host):
+    assert host.check_output(f"git -C {WEBUI} rev-parse HEAD") == COMMIT
+    # the real one: upstream's server.py and the API extension of that commit
+    assert "def create_interface" in host.file(f"{WEBUI}/server.py").content_string
+    assert host.file(f"{WEBUI}/extensions/api/blocking_api.py").is_file
+
+
+def test_the_venv_holds_the_cpu_lock(host):
+    out = host.check_output(f"{ROOT}/venv/bin/python -c 'import torch, transformers, gradio; "
+                            "print(torch.__version__, transformers.__version__, gradio.__version__)'")
+    assert out.split() == ["2.13.0+cpu", "4.33.2", "3.33.1"]
+
+
+def test_the_tiny_model_came_from_the_hub_with_its_sha256(host):
+    expected = json.loads(host.file("/srv/hub/expected.json").content_string)
+    folder = f"{ROOT}/models/{MODEL}"
+    for path, sha256 in expected["files"].items():
+        assert host.file(f"{folder}/{path}").sha256sum == sha256, path
+
+
+@pytest.fixture(scope="module")
+def alice_server(host):
+    """run_tiny.sh as alice, until /api/v1/model answers through the proxy (the real server takes seconds)."""
+    pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh")
+    try:
+        info = reach(host, pid, log)
+        deadline = time.monotonic() + 240
+        while True:
+            got = call(host, info, "/api/v1/model", cred="key")
+            if got["status"] == 200:
+                break
+            if host.run(f"kill -0 {pid}").rc != 0 or time.monotonic() > deadline:
+                pytest.fail(f"the real server never answered: {got} / {host.file(log).content_string[-3000:]}")
+            time.sleep(1)
+        info["pid"], info["log"] = pid, log
+        yield info
+    finally:
+        stop(host, pid)
+
+
+def test_the_server_runs_on_the_cpu_as_alice(host, alice_server):
+    server = server_pid(host, alice_server["pid"])
+    cmdline = host.check_output(f"tr '\\0' ' ' < /proc/{server}/cmdline").split()
+    assert "--cpu" in cmdline and "--model" in cmdline and MODEL in cmdline, cmdline
+    assert host.check_output(f"stat -c %U /proc/{server}") == "alice"
+    got = call(host, alice_server, "/api/v1/model", cred="key")
+    assert json.loads(got["body"]) == {"result": MODEL}
+
+
+def test_nothing_but_the_proxy_listens_off_loopback(host, alice_server):
+    off = [(ip, port) for ip, port, _uid in listeners(host) if ip not in ("127.0.0.1", "::1")]
+    assert off == [("0.0.0.0", alice_server["port"])], off
+
+
+@pytest.mark.parametrize("path,data,answer", [
+    ("/api/v1/generate", {"prompt": "the quick brown", "max_new_tokens": 8, "seed": 1}, "results"),
+    ("/v1/completions", {"prompt": "the quick brown", "max_tokens": 8}, "choices"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}, "choices"),
+])
+def test_the_real_apis_answer_the_users_key_only(host, alice_server, path, data, answer):
+    assert call(host, alice_server, path, method="POST", data=data)["status"] == 401
+    assert call(host, alice_server, path, cred="key", wrong=True, method="POST", data=data)["status"] == 401
+    got = call(host, alice_server, path, cred="key", method="POST", data=data)
+    assert got["status"] == 200, got
+    body = json.loads(got["body"])
+    assert isinstance(body[answer], list) and body[answer], body
+
+
+def test_the_real_stream_answers_through_the_proxy(host, alice_server):
+    data = {"prompt": "the quick brown", "max_new_tokens": 8}
+    got = call(host, alice_server, "/api/v1/stream", cred="key", data=data, ws=True)
+    assert got["status"] == 101, got
+    events = [frame["event"] for frame in got["frames"]]
+    assert events[-1] == "stream_end" and "text_stream" in events, events
+
+
+def test_the_real_admin_endpoint_needs_the_admin_key(host, alice_server):
+    data = {"action": "info"}
+    assert call(host, alice_server, "/api/v1/model", cred="key", method="POST", data=data)["status"] == 403
+    got = call(host, alice_server, "/api/v1/model", cred="admin-key", method="POST", data=data)
+    assert got["status"] == 200, got
+    result = json.loads(got["body"])["result"]
+    assert result["model_name"] == MODEL and result["shared.args"]["cpu"] is True, result
+
+
+def test_the_real_ui_asks_for_the_login(host, alice_server):
+    assert call(host, alice_server, "/")["status"] == 401
+    got = call(host, alice_server, "/", cred="login")
+    assert got["status"] == 200 and "gradio" in got["body"].lower(), got["status"]
+
+
+def test_stopping_the_launcher_leaves_no_process(host):
+    pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh", log="/tmp/alice-stop.log")
+    info = reach(host, pid, log)
+    stop(host, pid)
+    time.sleep(1)
+    left = host.run("pgrep -u alice -a .").stdout
+    assert left == "", left
+    assert ("0.0.0.0", info["port"]) not in [(ip, port) for ip, port, _uid in listeners(host)]
