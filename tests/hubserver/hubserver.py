@@ -225,6 +225,26 @@ class Hub:
             self.server = None
 
 
+def serve_until_killed(hub: Hub, port: int, expected_path: str, expected, banner: str) -> None:
+    """Serve hub on 127.0.0.1:port (a fixed port, for servers started by scripts), write `expected` as JSON to
+    expected_path once it answers (atomically: a reader waits for the file), print banner, then sleep until killed."""
+
+    class Handler(_Handler):
+        pass
+
+    Handler.hub = hub
+    hub.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    hub.server.daemon_threads = True
+    threading.Thread(target=hub.server.serve_forever, daemon=True).start()
+    tmp = expected_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(expected, fh, indent=1, sort_keys=True)
+    os.replace(tmp, expected_path)
+    print(banner, flush=True)
+    while True:
+        time.sleep(3600)
+
+
 _API_RE = re.compile(r"^/api/models/([^/]+/[^/]+)/(revision|tree)/([^/]+)(?:/(.*))?$")
 _RESOLVE_RE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 

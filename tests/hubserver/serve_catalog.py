@@ -17,13 +17,10 @@ import json
 import os
 import random
 import sys
-import threading
-import time
-from http.server import ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hubserver import Hub, _Handler  # noqa: E402  pylint: disable=wrong-import-position
+from hubserver import Hub, serve_until_killed  # noqa: E402  pylint: disable=wrong-import-position
 
 GATED = "WizardLM/WizardCoder-Python-13B-V1.0"
 GPTQ13 = "TheBloke/WizardCoder-Python-13B-V1.0-GPTQ"
@@ -111,21 +108,7 @@ def main() -> None:
     token = sys.argv[3] if len(sys.argv) > 3 else None
     hub = Hub()
     expected = build(hub, token)
-
-    class Handler(_Handler):
-        pass
-
-    Handler.hub = hub
-    hub.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    hub.server.daemon_threads = True
-    threading.Thread(target=hub.server.serve_forever, daemon=True).start()
-    tmp = expected_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(expected, fh, indent=1, sort_keys=True)
-    os.replace(tmp, expected_path)
-    print(f"serving {len(expected)} repos on http://127.0.0.1:{port}", flush=True)
-    while True:
-        time.sleep(3600)
+    serve_until_killed(hub, port, expected_path, expected, f"serving {len(expected)} repos on http://127.0.0.1:{port}")
 
 
 if __name__ == "__main__":

@@ -9,17 +9,13 @@ EXPECTED_JSON receives {"commit": id, "files": {path: sha256}} once the server a
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
-import threading
-import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, os.environ.get("HPCLLM_HUBSERVER_DIR", os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hubserver"))
 
-from hubserver import Blob, Hub, _Handler  # noqa: E402  pylint: disable=wrong-import-position
+from hubserver import Blob, Hub, serve_until_killed  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main() -> None:
@@ -30,20 +26,8 @@ def main() -> None:
     commit = hub.commit(repo_id, "main", {path: Blob.from_bytes(data, lfs=path.endswith(".safetensors"))
                                           for path, data in files.items()})
 
-    class Handler(_Handler):
-        pass
-
-    Handler.hub = hub
-    hub.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    hub.server.daemon_threads = True
-    threading.Thread(target=hub.server.serve_forever, daemon=True).start()
-    tmp = expected_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"commit": commit, "files": {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}}, fh, indent=1)
-    os.replace(tmp, expected_path)
-    print(f"serving {repo_id} ({len(files)} files) on http://127.0.0.1:{port}", flush=True)
-    while True:
-        time.sleep(3600)
+    expected = {"commit": commit, "files": {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}}
+    serve_until_killed(hub, port, expected_path, expected, f"serving {repo_id} ({len(files)} files) on http://127.0.0.1:{port}")
 
 
 if __name__ == "__main__":
