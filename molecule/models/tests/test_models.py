@@ -30,7 +30,8 @@ CATALOG = [
 ]
 DOWNLOADS = [(c[1], c[2], f"{ROOT}/models/{c[3]}") for c in CATALOG] + [
     (LORA[0], LORA[1], f"{ROOT}/loras/{LORA[2]}")]
-USER_DIRS = ["logs", "characters", "presets", "prompts", "training/datasets", "training/formats", "loras"]
+USER_DIRS = ["logs", "characters", "presets", "prompts", "instruction-templates", "training/datasets", "training/formats",
+             "loras"]
 PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -270,9 +271,12 @@ def test_per_user_folder_layout(host):
         d = host.file(f"{udir}/{sub}")
         assert d.is_directory and not d.is_symlink, sub
         assert d.user == "alice", sub
-    assert host.file(f"{udir}/server.py").linked_to == f"{WEBUI}/server.py"
     assert host.file(f"{udir}/models").linked_to == f"{WEBUI}/models"
-    assert host.file(f"{udir}/modules").linked_to == f"{WEBUI}/modules"
+    # the web UI's code is alice's own copy (upstream saves only below the folder of its modules/utils.py)
+    for code in ("server.py", "modules"):
+        f = host.file(f"{udir}/{code}")
+        assert not f.is_symlink and f.user == "alice", code
+        assert host.run(f"diff -rq -x __pycache__ {WEBUI}/{code} {udir}/{code}").rc == 0, code
     assert host.file(f"{udir}/training").is_directory and not host.file(f"{udir}/training").is_symlink
     preset = host.file(f"{udir}/presets/simple-1.yaml")
     assert preset.is_file and not preset.is_symlink and preset.user == "alice"
@@ -282,6 +286,27 @@ def test_per_user_folder_layout(host):
     assert host.run(f"ls {udir}/logs/session_*.json").rc == 0
     # each launch's proxy folder went with it
     assert host.run(f"find {udir}/.hpcllm-run -mindepth 1").stdout == ""
+
+
+def test_the_users_code_follows_a_new_shared_code_and_keeps_the_users_files(host):
+    """After the install root moves to another web UI commit, the next launch renews the user's copy of the code
+    (here: one line added to the shared modules/shared.py) and keeps what the user saved."""
+    udir = user_dir("alice")
+    host.check_output(f"runuser -u alice -- sh -c 'echo mine > {udir}/presets/mine.yaml'")
+    marker = "# hpcllm test: the web UI at another commit"
+    host.check_output(f"cp -p {WEBUI}/modules/shared.py /tmp/shared.py.orig && echo '{marker}' >> {WEBUI}/modules/shared.py")
+    try:
+        pid, log = start(host, "alice", f"{ROOT}/{CATALOG[4][0]}", log="/tmp/alice-newcode.log")
+        try:
+            wait_healthy(host, pid, log)
+        finally:
+            stop(host, pid)
+    finally:
+        host.check_output(f"cp -p /tmp/shared.py.orig {WEBUI}/modules/shared.py")
+    assert marker in host.file(f"{udir}/modules/shared.py").content_string
+    assert "webui_launch.sh: copied the web UI's modules into" in host.file(log).content_string
+    assert host.file(f"{udir}/presets/mine.yaml").content_string == "mine\n"
+    assert host.run(f"ls -d {udir}/modules.hpcllm-new {udir}/modules.hpcllm-old").rc != 0
 
 
 def secrets_of(host, user):

@@ -22,6 +22,7 @@ ROOT = "/opt/ai_apps/webui_llama2"
 WEBUI = f"{ROOT}/text-generation-webui"
 COMMIT = "8466cf229ab29ace6e336a96f81f4eda44ca94fa"
 MODEL = "hpcllm-test_tiny-gpt2"
+ALICE = "/home/alice/.local/share/hpcllm-webui/opt_ai_apps_webui_llama2"
 
 
 def test_the_web_ui_is_upstreams_at_the_pinned_commit(host):
@@ -113,6 +114,61 @@ def test_the_real_ui_asks_for_the_login(host, alice_server):
     assert call(host, alice_server, "/")["status"] == 401
     got = call(host, alice_server, "/", cred="login")
     assert got["status"] == 200 and "gradio" in got["body"].lower(), got["status"]
+
+
+def ui_event(config, first, last, count):
+    """The fn_index of the UI's one event whose inputs are `count` components labelled `first` ... `last`."""
+    labels = {c["id"]: c.get("props", {}).get("label") for c in config["components"]}
+    found = [n for n, dep in enumerate(config["dependencies"])
+             if len(dep["inputs"]) == count and labels[dep["inputs"][0]] == first and labels[dep["inputs"][-1]] == last]
+    assert len(found) == 1, (first, last, found)
+    return found[0]
+
+
+def ui_call(host, info, fn_index, data):
+    """One event of the UI as the browser sends it (Gradio's /run/predict), with alice's login, through the proxy."""
+    got = call(host, info, "/run/predict", cred="login", method="POST",
+               data={"fn_index": fn_index, "data": data, "session_hash": "hpcllmtest"})
+    assert got["status"] == 200, got
+    return json.loads(got["body"])
+
+
+def test_what_the_ui_saves_and_deletes_lands_in_the_users_folder(host, alice_server):
+    """Upstream saves only below the folder its modules/utils.py resolves to: the user's copy of the code."""
+    config = json.loads(call(host, alice_server, "/config", cred="login")["body"])
+    save = ui_event(config, "File folder", "File contents", 3)
+    delete = ui_event(config, "File folder", "File name", 2)
+    character = ui_event(config, "Character's name", "File name", 5)
+    files = {"presets/": "hpcllm-test.yaml", "prompts/": "hpcllm-test.txt", "instruction-templates/": "hpcllm-test.yaml",
+             "": "settings.yaml"}
+    for folder, name in files.items():
+        ui_call(host, alice_server, save, [folder, name, f"saved by alice: {folder or 'session'}\n"])
+    ui_call(host, alice_server, character, ["Tiny", "Hello.", "A tiny test character.", None, "hpcllm-test"])
+    for folder, name in files.items():
+        saved = host.file(f"{ALICE}/{folder}{name}")
+        assert saved.is_file and saved.user == "alice", folder
+        assert saved.content_string == f"saved by alice: {folder or 'session'}\n"
+        assert not host.file(f"{WEBUI}/{folder}{name}").exists
+    saved = host.file(f"{ALICE}/characters/hpcllm-test.yaml")
+    assert saved.user == "alice" and "A tiny test character." in saved.content_string
+    assert not host.file(f"{WEBUI}/characters/hpcllm-test.yaml").exists
+
+    ui_call(host, alice_server, delete, ["prompts/", "hpcllm-test.txt"])
+    assert not host.file(f"{ALICE}/prompts/hpcllm-test.txt").exists
+    assert host.file(f"{ALICE}/presets/hpcllm-test.yaml").exists
+
+
+def test_the_users_files_survive_the_next_launch(host, alice_server):
+    stop(host, alice_server["pid"])
+    pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh", log="/tmp/alice-again.log")
+    try:
+        reach(host, pid, log)
+    finally:
+        stop(host, pid)
+    assert "saved by alice: presets/" in host.file(f"{ALICE}/presets/hpcllm-test.yaml").content_string
+    assert host.file(f"{ALICE}/characters/hpcllm-test.yaml").exists
+    # the code was alice's copy already and equal to the shared one: not copied again
+    assert "copied the web UI's" not in host.file(log).content_string
 
 
 def test_stopping_the_launcher_leaves_no_process(host):

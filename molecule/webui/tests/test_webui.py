@@ -115,7 +115,8 @@ def test_launch_env(host):
     # webui_access proxy (the default): no --listen, no ports (the launcher picks free ones on 127.0.0.1)
     assert env["ARGS"] == ["--api", "--extensions", "openai", "--settings", f"{CONF}/settings.yaml"]
     assert env["ENV"] == ["NO_PROXY=127.0.0.1,localhost", "HF_HUB_OFFLINE=1"]
-    assert env["USER_DIRS"] == ["logs", "characters", "presets", "prompts", "training/datasets", "training/formats", "loras"]
+    assert env["USER_DIRS"] == ["logs", "characters", "presets", "prompts", "instruction-templates", "training/datasets",
+                               "training/formats", "loras"]
     assert env["LOGIN"] == "1"
     front = host.check_output(
         "bash -c %s", f"source {CONF}/launch.env; echo \"$WEBUI_ACCESS|$WEBUI_API|$WEBUI_OPENAI|${{WEBUI_PORTS[*]}}|"
