@@ -158,6 +158,41 @@ def test_what_the_ui_saves_and_deletes_lands_in_the_users_folder(host, alice_ser
     assert host.file(f"{ALICE}/presets/hpcllm-test.yaml").exists
 
 
+def test_the_model_tabs_settings_land_in_the_users_models_folder(host, alice_server):
+    """The Model tab's "Save settings": the UI's values gathered (the loader chosen, as the browser sends them), then
+    saved to models/config-user.yaml, the user's own since models/ has two tiers."""
+    config = json.loads(call(host, alice_server, "/config", cred="login")["body"])
+    components = {c["id"]: c for c in config["components"]}
+    button = [n for n, dep in enumerate(config["dependencies"])
+              if any(components[t].get("props", {}).get("value") == "Save settings" for t in dep["targets"])]
+    gather = [n for n in button if len(config["dependencies"][n]["inputs"]) > 2]
+    save = [n for n in button if len(config["dependencies"][n]["inputs"]) == 2]
+    assert len(gather) == 1 and len(save) == 1, button
+    values = [("Transformers" if components[i].get("props", {}).get("label") == "Model loader"
+               else components[i].get("props", {}).get("value")) for i in config["dependencies"][gather[0]]["inputs"]]
+    ui_call(host, alice_server, gather[0], values)
+    answer = ui_call(host, alice_server, save[0], [MODEL, None])
+    assert "saved to models/config-user.yaml" in answer["data"][0], answer
+    saved = host.file(f"{ALICE}/models/config-user.yaml")
+    assert saved.user == "alice" and f"{MODEL}$:" in saved.content_string and "loader: Transformers" in saved.content_string
+    assert not host.file(f"{WEBUI}/models/config-user.yaml").exists
+    assert not host.file(f"{ROOT}/models/config-user.yaml").exists
+
+
+def test_a_users_own_model_is_listed_and_loaded_beside_the_shared_ones(host, alice_server):
+    host.check_output(f"runuser -u alice -- cp -R {ROOT}/models/{MODEL} {ALICE}/models/alice-tiny")
+    listed = call(host, alice_server, "/api/v1/model", cred="admin-key", method="POST", data={"action": "list"})
+    assert listed["status"] == 200, listed
+    assert {MODEL, "alice-tiny"} <= set(json.loads(listed["body"])["result"]), listed["body"]
+    loaded = call(host, alice_server, "/api/v1/model", cred="admin-key", method="POST",
+                  data={"action": "load", "model_name": "alice-tiny", "args": {"cpu": True}})
+    assert loaded["status"] == 200 and json.loads(loaded["body"])["result"]["model_name"] == "alice-tiny", loaded
+    got = call(host, alice_server, "/api/v1/generate", cred="key", method="POST", data={"prompt": "the", "max_new_tokens": 4})
+    assert got["status"] == 200 and json.loads(got["body"])["results"], got
+    # the shared tier is as the role made it
+    assert not host.file(f"{ROOT}/models/alice-tiny").exists and not host.file(f"{WEBUI}/models/alice-tiny").exists
+
+
 def test_the_users_files_survive_the_next_launch(host, alice_server):
     stop(host, alice_server["pid"])
     pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh", log="/tmp/alice-again.log")
