@@ -42,7 +42,7 @@ def tensors(vocab: int) -> dict[str, tuple[list[int], array]]:
         n = 1
         for dim in shape:
             n *= dim
-        return list(shape), array("f", (rng.gauss(0.0, std) for _ in range(n)))
+        return list(shape), array("f", (rng.gauss(0.0, std) for _index in range(n)))
 
     def const(value, dim):
         return [dim], array("f", [value] * dim)

@@ -116,7 +116,7 @@ def test_launch_env(host):
     assert env["ARGS"] == ["--api", "--extensions", "openai", "--settings", f"{CONF}/settings.yaml"]
     assert env["ENV"] == ["NO_PROXY=127.0.0.1,localhost", "HF_HUB_OFFLINE=1"]
     assert env["USER_DIRS"] == ["logs", "characters", "presets", "prompts", "instruction-templates", "training/datasets",
-                               "training/formats", "loras"]
+                                "training/formats", "loras"]
     assert env["LOGIN"] == "1"
     front = host.check_output(
         "bash -c %s", f"source {CONF}/launch.env; echo \"$WEBUI_ACCESS|$WEBUI_API|$WEBUI_OPENAI|${{WEBUI_PORTS[*]}}|"
