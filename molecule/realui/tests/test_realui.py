@@ -116,6 +116,36 @@ def test_the_real_ui_asks_for_the_login(host, alice_server):
     assert got["status"] == 200 and "gradio" in got["body"].lower(), got["status"]
 
 
+def test_the_proxy_presents_the_certificate_it_printed(host, alice_server):
+    got = call(host, alice_server, "/api/v1/model", cred="key")
+    der = host.check_output(f"openssl x509 -in {alice_server['cert']} -outform DER | sha256sum").split()[0]
+    assert got["cert_sha256"] == der and alice_server["fingerprint"].replace(":", "").lower() == der
+
+
+def test_a_second_users_server_on_the_node_takes_only_its_own_keys(host, alice_server):
+    """bob launches the same model on the same node while alice's server runs: other ports, and each real server
+    behind its proxy refuses the other user's key and login."""
+    pid, log = start(host, "bob", f"{ROOT}/run_tiny.sh", log="/tmp/bob-tiny.log")
+    try:
+        bob = reach(host, pid, log)
+        deadline = time.monotonic() + 240
+        while call(host, bob, "/api/v1/model", user="bob", cred="key")["status"] != 200:
+            if host.run(f"kill -0 {pid}").rc != 0 or time.monotonic() > deadline:
+                pytest.fail(f"bob's server never answered: {host.file(log).content_string[-3000:]}")
+            time.sleep(1)
+        refused = [call(host, alice_server, "/api/v1/model", user="bob", cred="key")["status"],
+                   call(host, bob, "/api/v1/model", user="alice", cred="key")["status"],
+                   call(host, alice_server, "/", user="bob", cred="login")["status"],
+                   call(host, bob, "/", user="alice", cred="login")["status"]]
+        own = [call(host, alice_server, "/api/v1/model", cred="key")["status"],
+               call(host, bob, "/api/v1/model", user="bob", cred="key")["status"]]
+    finally:
+        stop(host, pid)
+    ports = [i[k] for i in (alice_server, bob) for k in ("port", "ui", "api", "stream", "openai")]
+    assert len(set(ports)) == len(ports), ports
+    assert refused == [401] * 4 and own == [200, 200], (refused, own)
+
+
 def ui_event(config, first, last, count):
     """The fn_index of the UI's one event whose inputs are `count` components labelled `first` ... `last`."""
     labels = {c["id"]: c.get("props", {}).get("label") for c in config["components"]}
