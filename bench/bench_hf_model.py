@@ -2,12 +2,14 @@
 
 Measured side by side in one run, against the same server on 127.0.0.1:
   1. download throughput: hf_model (through ansible-playbook) vs `hf download` (huggingface_hub's CLI)
-     vs plain `curl --parallel` of the same files;
+     vs plain `curl --parallel` of the same files (4 files of 1 GiB), and hf_model vs curl on one file
+     of 4 GiB; each timed step starts after `sync` (and, as root, with the clean page cache dropped),
+     curl and hf_model alternate and the median of their runs counts (--rounds);
   2. no-op re-run time: a model of several GB (sparse files on the server side) vs a tiny one,
      with verify=size (stat only) and verify=sha256 (reads everything) for contrast;
   3. bytes on disk / model bytes after hf_model and after `hf download` (the seed's git lfs clone is measured by bench_model_disk.py).
 
-Usage: .venv/bin/python bench/bench_hf_model.py [--quick] [--workdir DIR]
+Usage: .venv/bin/python bench/bench_hf_model.py [--quick] [--rounds N] [--workdir DIR]
 Run by `make bench`; exits 0 on success. Needs curl on PATH for the curl column (skipped otherwise).
 """
 
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +45,20 @@ def collections_path() -> Path:
     return base
 
 
+def settle() -> bool:
+    """Write out what earlier steps left dirty and, as root, drop the clean page cache: every timed step
+    starts alike (no earlier tool's pages being written out beside it or reclaimed for it). True if dropped."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w", encoding="ascii") as fh:
+            fh.write("1\n")
+        return True
+    except OSError:
+        return False
+
+
 def timed(args, env) -> float:
+    settle()
     start = time.perf_counter()
     proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
@@ -104,6 +120,10 @@ class Bench:
         return timed(args, self.env)
 
 
+def runs(times: list) -> str:
+    return " ".join(f"{t:.2f}" for t in times)
+
+
 def make_repo(hub: Hub, store: Path, repo_id: str, sizes: list[int]) -> tuple[list[str], int]:
     """A repo with config/tokenizer files and sparse safetensors shards of the given sizes."""
     hub.create_repo(repo_id)
@@ -124,9 +144,10 @@ def make_repo(hub: Hub, store: Path, repo_id: str, sizes: list[int]) -> tuple[li
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run of the benchmark itself)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of curl and hf_model (default 3)")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary folder, removed afterwards)")
     opts = parser.parse_args()
-    shard = (16 if opts.quick else 512) * MIB
+    shard = (16 if opts.quick else 1024) * MIB
     big_shard = (32 if opts.quick else 768) * MIB
     one_file = (64 if opts.quick else 4096) * MIB
 
@@ -136,29 +157,41 @@ def main() -> int:
         store = work / "server"
         store.mkdir()
         t0 = time.perf_counter()
-        mid_files, mid_bytes = make_repo(hub, store, "Bench/Throughput", [shard, shard])
+        mid_files, mid_bytes = make_repo(hub, store, "Bench/Throughput", [shard] * 4)
         big_files, big_bytes = make_repo(hub, store, "Bench/Big", [big_shard] * 4)
         tiny_files, tiny_bytes = make_repo(hub, store, "Bench/Tiny", [64 * 1024])
         one_files, one_bytes = make_repo(hub, store, "Bench/One", [one_file])
         setup = time.perf_counter() - t0
         bench = Bench(work, hub)
 
-        # 1. throughput, same files, same server
-        rows = []
-        t_curl = bench.curl("Bench/Throughput", mid_files, work / "curl")
+        # 1. throughput, same files, same server: curl and hf_model alternate, the median of each counts
+        # (the disk's write-back makes single runs vary by a third here); the CLI once, for reference
+        t_curls, t_mods = [], []
+        for n in range(opts.rounds):
+            t_curls.append(bench.curl("Bench/Throughput", mid_files, work / "curl"))
+            shutil.rmtree(work / "curl", ignore_errors=True)
+            if n:
+                shutil.rmtree(work / "hf_model")
+            t_mods.append(bench.hf_model("Bench/Throughput", work / "hf_model"))
+        t_curl = None if None in t_curls else statistics.median(t_curls)
+        t_mod = statistics.median(t_mods)
         t_cli = bench.hf_cli("Bench/Throughput", work / "hf_cli")
-        t_mod = bench.hf_model("Bench/Throughput", work / "hf_model")
         t_start = bench.hf_model("Bench/Tiny", work / "tiny")  # first tiny download
         t_noop_tiny = bench.hf_model("Bench/Tiny", work / "tiny")
+        rows = []
         for name, secs in (("curl --parallel", t_curl), ("hf download (CLI)", t_cli), ("hf_model (ansible-playbook)", t_mod)):
             if secs is not None:
                 rows.append((name, secs, mid_bytes / MIB / secs))
 
-        # 1b. one big file (no parallelism for either tool); each result removed before the next
-        t_curl_one = bench.curl("Bench/One", one_files, work / "curl_one")
-        shutil.rmtree(work / "curl_one", ignore_errors=True)
-        t_mod_one = bench.hf_model("Bench/One", work / "one")
-        shutil.rmtree(work / "one", ignore_errors=True)
+        # 1b. one big file (one stream for either tool), alternating the same way; each result removed
+        t_curl_ones, t_mod_ones = [], []
+        for n in range(opts.rounds):
+            t_curl_ones.append(bench.curl("Bench/One", one_files, work / "curl_one"))
+            shutil.rmtree(work / "curl_one", ignore_errors=True)
+            t_mod_ones.append(bench.hf_model("Bench/One", work / "one"))
+            shutil.rmtree(work / "one", ignore_errors=True)
+        t_curl_one = None if None in t_curl_ones else statistics.median(t_curl_ones)
+        t_mod_one = statistics.median(t_mod_ones)
 
         # 2. no-op re-runs
         t_big_first = bench.hf_model("Bench/Big", work / "big")
@@ -176,7 +209,8 @@ def main() -> int:
 
         print(f"hf_model benchmark: local hub stand-in on {hub.url}, {os.cpu_count()} CPUs, setup {setup:.1f}s")
         print()
-        print(f"1. Download throughput, {len(mid_files)} files, {mid_bytes / MIB:.0f} MiB (one run each, same server)")
+        print(f"1. Download throughput, {len(mid_files)} files, {mid_bytes / MIB:.0f} MiB (same server; curl and hf_model:"
+              f" median of {opts.rounds} alternating runs, the CLI once)")
         print(f"   {'tool':32} {'seconds':>8} {'MiB/s':>8} {'vs curl':>8} {'vs hf':>8}")
         ref_curl = t_curl
         for name, secs, rate in rows:
@@ -189,14 +223,17 @@ def main() -> int:
         if ref_curl:
             print(f"   hf_model vs curl without that start-up (hf_model's time less the no-op run's):"
                   f" {ref_curl / max(t_mod - t_noop_tiny, 1e-3):.2f}")
+            print(f"   runs: curl {runs(t_curls)}; hf_model {runs(t_mods)}")
         print()
         one_size = f"{one_bytes / MIB / 1024:.2f} GiB" if one_bytes >= 1024 * MIB else f"{one_bytes / MIB:.0f} MiB"
-        print(f"1b. One file of {one_size} (one stream each, same server)")
+        print(f"1b. One file of {one_size} (one stream each, same server, median of {opts.rounds} alternating runs)")
         if t_curl_one is not None:
             print(f"   curl                             {t_curl_one:8.2f} {one_bytes / MIB / t_curl_one:8.0f}")
         print(f"   hf_model (ansible-playbook)      {t_mod_one:8.2f} {one_bytes / MIB / t_mod_one:8.0f}"
               + (f"   vs curl {t_curl_one / t_mod_one:.2f}, without start-up"
                  f" {t_curl_one / max(t_mod_one - t_noop_tiny, 1e-3):.2f}" if t_curl_one else ""))
+        if t_curl_one:
+            print(f"   runs: curl {runs(t_curl_ones)}; hf_model {runs(t_mod_ones)}")
         print()
         print("2. No-op re-run time (ansible-playbook wall clock)")
         print(f"   tiny model, {len(tiny_files)} files, {tiny_bytes / 1024:.0f} KiB, verify=size      {t_noop_tiny:6.2f}s")

@@ -7,8 +7,16 @@ huggingface_hub reads its settings from the environment when it is imported, so 
 environment is set first and the library is imported lazily: telemetry off (2.4 would
 otherwise GET <HF_ENDPOINT>/api/agent-harnesses, huggingface.co when unset), Xet off, no
 progress bars, the endpoint and timeouts. Only the listing (HfApi.model_info with
-files_metadata) and per-file transfers (hf_hub_url + http_get) are used: no cache folder,
-no lock file and nothing under HF_HOME is written.
+files_metadata) and each file's metadata (hf_hub_url + get_hf_file_metadata: the Hub's errors,
+and where the bytes are) come from it: no cache folder, no lock file and nothing under HF_HOME
+is written.
+
+The bytes themselves are read with ansible's open_url (urllib) into one reused buffer of
+BUFFER bytes, hashed and written as they come: huggingface_hub's http_get reads through httpx
+in pieces of 64 KiB with a copy of each, which held a download to about a fifth of what
+`curl --parallel` gets from the same loopback server (bench/bench_hf_model.py). As
+huggingface_hub does, the token goes only to the Hub's own host, never to a CDN the file's
+location points to, and is never sent on a redirect.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,13 +24,27 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import itertools
 import os
+import socket
+import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.six.moves import http_client
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.hpcllm.webui.plugins.module_utils.hf_model import HfModelError, remote_entry
 
 LIBRARY_NAME = "hpcllm.webui.hf_model"
 TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)
+# bytes read from the socket at a time, into one of BUFFERS buffers per transfer (reused in turn)
+BUFFER = 1024 * 1024
+BUFFERS = 4
+# a broken transfer resumes (Range) from what it wrote; this many breaks in a row without new bytes end it
+STALLS = 5
 
 _HUB = {}
 
@@ -47,30 +69,24 @@ def import_hub(endpoint, timeout):
     os.environ.update(hub_environment(endpoint, timeout))
     if not _HUB:
         import httpx2  # pylint: disable=import-error
-        from huggingface_hub import HfApi, hf_hub_url, constants  # pylint: disable=import-error
-        from huggingface_hub.file_download import http_get  # pylint: disable=import-error
+        from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url, constants  # pylint: disable=import-error
         from huggingface_hub.utils import build_hf_headers  # pylint: disable=import-error
         from huggingface_hub import errors  # pylint: disable=import-error
 
-        _HUB.update(HfApi=HfApi, hf_hub_url=hf_hub_url, http_get=http_get, build_hf_headers=build_hf_headers,
-                    errors=errors, constants=constants, httpx=httpx2)
+        _HUB.update(HfApi=HfApi, hf_hub_url=hf_hub_url, get_hf_file_metadata=get_hf_file_metadata,
+                    build_hf_headers=build_hf_headers, errors=errors, constants=constants, httpx=httpx2)
     _HUB["constants"].HF_HUB_DOWNLOAD_TIMEOUT = max(1, int(timeout))
     _HUB["constants"].HF_HUB_ETAG_TIMEOUT = max(1, int(timeout))
     _HUB["constants"].HF_HUB_DISABLE_TELEMETRY = True
     _HUB["constants"].HF_HUB_DISABLE_XET = True
     _HUB["constants"].HF_HUB_OFFLINE = False
-    # http_get passes this to httpx's iter_bytes: with a size, httpx gathers the body into
-    # pieces of that size through a BytesIO (one more copy of every byte, a fifth of the
-    # download's CPU time measured by bench/bench_hf_model.py); None hands each read on as it
-    # arrives (64 KiB), which HashingWriter hashes and writes the same way
-    _HUB["constants"].DOWNLOAD_CHUNK_SIZE = None
     return _HUB
 
 
 class HashingWriter(object):
     """File wrapper that hashes what is written, so a download need not be read back to be checked.
 
-    http_get only appends, except when a server ignores a Range request: then it seeks back to the
+    A transfer only appends, except when a server ignores a Range request: then it seeks back to the
     start and truncates. Any other seek or truncate makes the digest unknown (None), and the caller
     hashes the file instead.
     """
@@ -154,8 +170,6 @@ class HubClient(object):
             return "timed out talking to %s (%s)" % (self.endpoint, exc), True
         if isinstance(exc, httpx.HTTPError):
             return "transfer from %s failed: %s" % (self.endpoint, exc), True
-        if isinstance(exc, (IOError, OSError)) and "Consistency check failed" in str(exc):
-            return "incomplete transfer: %s" % str(exc).splitlines()[0], True
         return None, False
 
     def _call(self, func, *args, **kwargs):
@@ -185,24 +199,110 @@ class HubClient(object):
         return info.sha, entries
 
     def download(self, repo_id, commit, entry, fh):
-        """Write the bytes of entry at commit into the open file fh (one attempt, with the library's own resume).
+        """Write the bytes of entry at commit into the open file fh (one attempt; a broken transfer resumes).
 
         Returns the digest of what was written (see HashingWriter), or None if it must be computed from the file.
         """
         url = self.hub["hf_hub_url"](repo_id, entry["path"], revision=commit, endpoint=self.endpoint)
-        headers = self.hub["build_hf_headers"](token=self.token, library_name=LIBRARY_NAME)
-        headers["Accept-Encoding"] = "identity"
-        fh.seek(0)
-        fh.truncate()
-        writer = HashingWriter(fh, entry)
         try:
-            self.hub["http_get"](url, writer, headers=headers, expected_size=entry["size"], displayed_filename=entry["path"])
-            return writer.digest()
+            # the Hub's own answer first (its errors: gated, not found ...), and where the bytes are
+            meta = self.hub["get_hf_file_metadata"](url, token=self.token, library_name=LIBRARY_NAME, timeout=self.timeout,
+                                                    endpoint=self.endpoint)
         except Exception as exc:  # pylint: disable=broad-except
             msg, transient = self.describe(exc)
             if msg is None:
                 raise
             raise HfModelError(msg, retry=transient)
+        location = meta.location or url
+        headers = self.hub["build_hf_headers"](token=self.token, library_name=LIBRARY_NAME)
+        if not same_host(url, location):
+            # as huggingface_hub does: a CDN gets no token
+            headers = dict((k, v) for k, v in headers.items() if k.lower() != "authorization")
+        headers["Accept-Encoding"] = "identity"
+        fh.seek(0)
+        fh.truncate()
+        writer = HashingWriter(fh, entry)
+        views = [memoryview(bytearray(BUFFER)) for dummy in range(BUFFERS)]
+        stalls = 0
+        # one thread hashes and writes while this one reads the next buffer: a single stream
+        # then uses two cores (hashing costs more than receiving and writing together)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            while True:
+                done = fh.tell()
+                try:
+                    self._transfer(location, headers, done, entry, writer, views, pool)
+                except (http_client.HTTPException, socket.timeout, ssl.SSLError, ConnectionError) as exc:
+                    # the connection broke mid-body: resume from what was written, as long as bytes keep coming
+                    stalls = 0 if fh.tell() > done else stalls + 1
+                    if stalls >= STALLS:
+                        raise HfModelError("transfer from %s broke %d times without progress: %s"
+                                           % (self.endpoint, STALLS, type(exc).__name__), retry=True)
+                    continue
+                written = fh.tell()
+                if written != entry["size"]:
+                    raise HfModelError("incomplete transfer: the server sent %d of %d bytes" % (written, entry["size"]),
+                                       retry=True)
+                return writer.digest()
+
+    def _transfer(self, location, headers, done, entry, writer, views, pool):
+        """One GET of location (from byte `done` on, when done > 0), appended to writer by pool's one thread.
+
+        Returns (or raises) only once every buffer read is written: the file's size is then what arrived.
+        """
+        if done:
+            headers = dict(headers, Range="bytes=%d-" % done)
+        try:
+            # Authorization unredirected: a redirect from here on gets no token
+            resp = open_url(location, headers=headers, method="GET", timeout=self.timeout, follow_redirects="safe",
+                            unredirected_headers=["authorization"], decompress=False, use_netrc=False)
+        except HTTPError as exc:
+            msg, retry = http_status_message(exc.code, location, self.endpoint)
+            raise HfModelError(msg, retry=retry)
+        except URLError as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, socket.timeout):
+                raise HfModelError("timed out talking to %s (%s)" % (self.endpoint, reason), retry=True)
+            raise HfModelError("network unreachable: cannot connect to %s (%s)" % (self.endpoint, reason), retry=True)
+        with resp:
+            if done and resp.status == 200:
+                # the server ignored the Range: start again from the first byte
+                writer.seek(0)
+                writer.truncate()
+            elif resp.status not in (200, 206):
+                raise HfModelError("HTTP %s from %s for %s" % (resp.status, self.endpoint, entry["path"]), retry=True)
+            pending = [None] * len(views)
+            try:
+                for slot in itertools.cycle(range(len(views))):
+                    if pending[slot] is not None:
+                        pending[slot].result()  # this buffer is written (or the write's error is raised)
+                    n = resp.readinto(views[slot])
+                    if not n:
+                        if resp.length:
+                            # the server announced more than it sent before the connection ended
+                            raise http_client.IncompleteRead(b"", resp.length)
+                        return
+                    pending[slot] = pool.submit(writer.write, views[slot][:n])
+            finally:
+                # a write's error (a full disk) outranks the read's
+                for future in pending:
+                    if future is not None:
+                        future.result()
+
+
+def same_host(url, other):
+    """True if other is on url's scheme, host and port."""
+    a, b = urlsplit(url), urlsplit(other)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+
+def http_status_message(status, location, endpoint):
+    """(message, whether retrying may help) for an HTTP error status of a file transfer."""
+    if status in (401, 403):
+        return "unauthorized (HTTP %s): check the token" % status, False
+    if status == 404:
+        return "file not found in the revision (HTTP %s)" % status, False
+    where = endpoint if same_host(endpoint, location) else "%s (for %s)" % (urlsplit(location).netloc, endpoint)
+    return "HTTP %s from %s" % (status, where), status in TRANSIENT_STATUS
 
 
 def hub_factory(endpoint, token, timeout):

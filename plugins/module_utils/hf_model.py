@@ -537,10 +537,11 @@ class HfModel(object):
                 fd, tmp = tempfile.mkstemp(prefix="part.", dir=tmpdir)
                 try:
                     try:
+                        # not fsync'ed (as curl, pip, get_url and huggingface_hub do not): writing every
+                        # byte out before the rename held a download to the disk's speed; a file a crash
+                        # cut short has the wrong size, which the next run (verify=size) fetches again
                         with os.fdopen(fd, "wb") as fh:
                             streamed = hub.download(self.repo_id, commit, entry, fh)
-                            fh.flush()
-                            os.fsync(fh.fileno())
                     except HfModelError as exc:
                         if not exc.result.get("retry"):
                             raise HfModelError("cannot download %s: %s" % (entry["path"], exc.msg))

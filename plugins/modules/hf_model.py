@@ -21,8 +21,15 @@ description:
   - Records what it downloaded in a manifest, C(.hf_model.json) in O(dest) (repo, revision, commit, files with
     size and sha256). A run that changes nothing reads no file contents unless O(verify=sha256); its cost
     grows with the number of files, not with their size.
-  - Uses the C(huggingface_hub) library (model listing and HTTP transfers) but not its cache, so nothing is
-    written outside O(dest), not even under E(HF_HOME). Telemetry and Xet transfers are turned off.
+  - Uses the C(huggingface_hub) library (the model listing, each file's metadata and the Hub's errors) but not its
+    cache, so nothing is written outside O(dest), not even under E(HF_HOME). Telemetry and Xet transfers are turned
+    off. The bytes are read with ansible-core's C(open_url) into large reused buffers and hashed by a second thread
+    as they arrive (a single stream uses two cores); the token is sent to the Hub's own host only, never to a CDN
+    an LFS file redirects to, and never on a redirect. A broken transfer resumes from the bytes it has (HTTP Range);
+    a server that ignores the Range is read again from the start.
+  - Files are not flushed to disk (fsync) before their rename, as C(curl), C(pip) and C(ansible.builtin.get_url) do
+    not; a file a host crash cut short has the wrong size, which the next run (O(verify=size)) downloads again;
+    O(verify=sha256) checks every byte after a crash of a kind that could keep the size.
   - With O(source), installs from a local folder holding an earlier download of the same repo (for example an
     unpacked offline bundle) instead of a Hub, through the same staging and checks, and writes the same manifest
     byte for byte as a Hub download of that revision with the same patterns.

@@ -19,6 +19,9 @@ Faults (``hub.add_fault(kind, path=..., times=..., at=...)``) act on GET of file
   truncate  answer a shorter but well-formed body (Content-Length = ``at``)
   corrupt   same length, bytes flipped from offset ``at``
   5xx       answer HTTP 500 (or ``status``) without a body
+Like the Hub, LFS files can live on a CDN: ``cdn = Hub.cdn_of(hub).start()`` serves hub's files on another
+port with no token check (the real CDN's URLs are signed), and hub's resolve of an LFS file answers 302 to it.
+``hub.ignore_range = True`` answers every Range request with the whole file (200), as some CDNs do.
 Every request is logged in ``hub.log`` as dicts (method, path, status, bytes, range). Used as
 HTTP(S)_PROXY, it also logs (and refuses) what a client tries to send elsewhere (CONNECT host:443, or an
 absolute URL as path), so a test can assert that nothing tried to reach huggingface.co.
@@ -148,6 +151,18 @@ class Hub:
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
         self._counter = 0
+        self.cdn: Hub | None = None  # resolve of LFS files redirects there
+        self.is_cdn = False
+        self.ignore_range = False
+
+    @classmethod
+    def cdn_of(cls, hub: "Hub") -> "Hub":
+        """A CDN for hub: the same repos, no token check; hub's LFS resolves redirect to it once started."""
+        cdn = cls()
+        cdn.repos = hub.repos
+        cdn.is_cdn = True
+        hub.cdn = cdn
+        return cdn
 
     # --- repository building -------------------------------------------------
     def create_repo(self, repo_id: str, token: str | None = None) -> Repo:
@@ -294,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None:
             self._send(401, b'{"error":"Repository not found"}', error_code="RepoNotFound")
             return None
-        if repo.token:
+        if repo.token and not self.hub.is_cdn:
             auth = self.headers.get("Authorization", "")
             if not auth:
                 self._send(401, b'{"error":"gated"}', error_code="GatedRepo")
@@ -420,6 +435,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b'{"error":"Entry not found"}', error_code="EntryNotFound")
             return
         lfs = is_lfs(path, blob)
+        if lfs and self.hub.cdn is not None:
+            # the Hub's answer for an LFS file: its identity, and the CDN's (absolute) URL for the bytes
+            self._send(302, b"", {"Location": f"{self.hub.cdn.url}{self.path}", "X-Repo-Commit": sha,
+                                  "X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)})
+            return
         headers = {
             "X-Repo-Commit": sha,
             "Accept-Ranges": "bytes",
@@ -435,7 +455,7 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = 0, blob.size
         status = 200
         range_header = self.headers.get("Range")
-        if range_header and self.command == "GET":
+        if range_header and self.command == "GET" and not self.hub.ignore_range:
             match = re.match(r"bytes=(\d+)-(\d*)$", range_header.strip())
             if match:
                 start = int(match.group(1))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import random
@@ -12,7 +14,8 @@ import pytest
 import yaml
 
 import hf_fixtures
-from hf_fixtures import GPTQ_BRANCH, REPO, hf_task, main_files, sha256_file, snapshot, tmpfs, write_playbook
+from hubserver import is_lfs
+from hf_fixtures import GPTQ_BRANCH, REPO, Hub, hf_task, main_files, sha256_file, snapshot, tmpfs, write_playbook
 
 # fixtures shared with other hf tests
 hub = hf_fixtures.hub
@@ -228,6 +231,103 @@ def test_gated_repo_and_token_never_leaks(run_hf, hub, tmp_path):
             if path.is_file():
                 assert token.encode() not in path.read_bytes(), path
     assert all(r["auth"] for r in hub.requests(contains="Org/Gated") if r["status"] == 200)
+
+
+def test_lfs_bytes_from_a_cdn_get_no_token_and_a_resume_answered_in_full_starts_over(run_hf, hub, tmp_path):
+    """As on the Hub, an LFS file's resolve redirects to a CDN: the token goes to the Hub only, never to the CDN.
+    A CDN that answers the resume of a broken transfer with the whole file (200, Range ignored) still gives the
+    right bytes: the file starts over rather than appending."""
+    token = "hf_CdnTokenValue0123456789abcdef"
+    hub.create_repo("Org/Cdn", token=token)
+    big = random.Random(4).randbytes(16 * 1024 * 1024)
+    hub.commit("Org/Cdn", "main", dict(main_files(seed=6), **{"big.safetensors": big}))
+    cdn = Hub.cdn_of(hub).start()
+    try:
+        cdn.ignore_range = True
+        fault = cdn.add_fault("drop", path="big.safetensors", times=1, at=12 * 1024 * 1024)
+        dest = tmp_path / "cdn"
+        run = run_hf(repo_id="Org/Cdn", dest=str(dest), token=token, max_workers=2)
+        assert run.rc == 0, run.stdout[-2000:]
+        assert fault.times == 0, "the transfer was broken once"
+        repo = hub.repos["Org/Cdn"]
+        want = {path: blob.sha256 for path, blob in repo.commits[repo.refs["main"]].items()}
+        got = {str(p.relative_to(dest)): sha256_file(p) for p in dest.rglob("*") if p.is_file() and ".hf_model" not in p.name}
+        assert got == want
+        lfs = {path for path, blob in repo.commits[repo.refs["main"]].items() if is_lfs(path, blob)}
+        assert {"model.safetensors", "big.safetensors", "config.json"} - lfs == {"config.json"}
+        on_cdn = cdn.requests("GET", "/resolve/")
+        assert {r["path"].rsplit("/", 1)[-1] for r in on_cdn} == lfs, on_cdn
+        assert not any(r["auth"] for r in cdn.log), cdn.log
+        assert all(r["auth"] for r in hub.requests(contains="Org/Cdn")), hub.log
+        # the Hub itself sends no LFS bytes: it answers where they are
+        assert [(r["method"], r["status"]) for r in hub.requests(contains="big.safetensors")] == [("HEAD", 302)], hub.log
+        resumed = [r for r in on_cdn if r["path"].endswith("big.safetensors")]
+        assert [(r["status"], r["bytes"]) for r in resumed] == [(200, 12 * 1024 * 1024), (200, len(big))], resumed
+        assert resumed[1]["range"] == "bytes=%d-" % (12 * 1024 * 1024)
+    finally:
+        cdn.stop()
+        hub.cdn = None
+
+
+CDN_FAILURES = [
+    # fault on the CDN's GET of model.safetensors (every time), what the message says after it
+    ("5xx", 503, "HTTP 503 from 127.0.0.1:"),
+    ("5xx", 404, "file not found in the revision (HTTP 404)"),
+    ("5xx", 403, "unauthorized (HTTP 403): check the token"),
+    ("drop", 500, "broke 5 times without progress: IncompleteRead"),
+]
+
+
+@pytest.mark.parametrize("kind,status,message", CDN_FAILURES, ids=[f"{c[0]}-{c[1]}" for c in CDN_FAILURES])
+def test_a_failing_cdn_is_named_and_leaves_no_file(run_hf, hub, tmp_path, kind, status, message):
+    cdn = Hub.cdn_of(hub).start()
+    try:
+        cdn.add_fault(kind, path="model.safetensors", times=1000, at=0, status=status)
+        dest = tmp_path / "model"
+        run = run_hf(dest=str(dest))
+        res = run.results("hf_model")
+        assert run.rc != 0 and message in res["msg"] and "cannot download model.safetensors" in res["msg"], res["msg"]
+        if status == 503:
+            assert "(for %s)" % hub.url in res["msg"] and "after 3 attempts" in res["msg"], res["msg"]
+        assert not (dest / "model.safetensors").exists() and not (dest / ".hf_model.tmp").exists()
+        assert all(r["status"] == 302 for r in hub.requests(contains="model.safetensors"))
+    finally:
+        cdn.stop()
+        hub.cdn = None
+
+
+class FillsUp:
+    """A file that takes `room` bytes, then fails as a full disk does."""
+
+    def __init__(self, fh, room):
+        self.fh, self.room = fh, room
+
+    def write(self, data):
+        if self.fh.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+
+def test_a_full_disk_mid_transfer_is_the_error_raised(hub, tmp_path):
+    """The bytes are written by a second thread while the next ones arrive: its error must reach the caller
+    (hf_model reports it as "disk full"), not be lost or turned into a network error."""
+    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_hub import HubClient
+
+    big = random.Random(5).randbytes(8 * 1024 * 1024)
+    commit = hub.commit(REPO, "main", {"big.safetensors": big})
+    entry = {"path": "big.safetensors", "size": len(big), "sha256": hashlib.sha256(big).hexdigest()}
+    client = HubClient(hub.url, None, 30)
+    with open(tmp_path / "part", "wb") as fh:
+        with pytest.raises(OSError) as raised:
+            client.download(REPO, commit, entry, FillsUp(fh, 3 * 1024 * 1024))
+    assert raised.value.errno == errno.ENOSPC
+    assert (tmp_path / "part").stat().st_size <= 3 * 1024 * 1024
+    with open(tmp_path / "part", "wb") as fh:
+        assert client.download(REPO, commit, entry, fh) == ("sha256", entry["sha256"])
+    assert (tmp_path / "part").read_bytes() == big
 
 
 def test_state_absent(run_hf, hub, tmp_path):

@@ -437,7 +437,7 @@ def test_runner_not_writable(tmp_path, monkeypatch):
     [
         ("w.safetensors", [("write", WEIGHTS[:10]), ("write", WEIGHTS[10:])], True),
         ("c.json", [("write", OLD)], True),
-        # a server ignoring Range: http_get rewinds to 0 and truncates, then writes everything again
+        # a server ignoring Range: the transfer rewinds to 0 and truncates, then writes everything again
         ("w.safetensors", [("write", WEIGHTS[:10]), ("seek", 0), ("truncate", None), ("write", WEIGHTS)], True),
         ("w.safetensors", [("write", WEIGHTS[:10]), ("seek", 5), ("write", WEIGHTS[5:])], False),
         ("w.safetensors", [("write", WEIGHTS), ("truncate", 10)], False),
