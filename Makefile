@@ -87,13 +87,24 @@ molecule-%: images venv link ## one molecule scenario (e.g. make molecule-site)
 	@echo "==> molecule test -s $*"
 	ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks $(BIN)/molecule test -s $*
 
-build: venv link ## build the collection tarball, install it offline, list its modules
-	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+GALAXY_VENV := .build/galaxy-importer
+$(GALAXY_VENV)/.installed: tests/galaxy/requirements.txt
+	python3 -m venv $(GALAXY_VENV)
+	$(GALAXY_VENV)/bin/pip install --quiet -r tests/galaxy/requirements.txt
+	touch $@
+
+# galaxy-importer: Galaxy's own checks of the tarball (a README in every role, ansible-doc of
+# every plugin and role, ansible-lint), as an upload to Galaxy would run them
+build: venv link $(GALAXY_VENV)/.installed ## build the collection tarball, install it offline, list its modules, run galaxy-importer on it
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BIN)/ansible-galaxy collection build --force --output-path $$tmp . ; \
 	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-galaxy collection install --offline --force \
 		-p $$tmp/installed $$tmp/hpcllm-webui-*.tar.gz; \
 	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -l hpcllm.webui; \
-	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -t role -l hpcllm.webui
+	ANSIBLE_COLLECTIONS_PATH=$$tmp/installed $(BIN)/ansible-doc -t role -l hpcllm.webui; \
+	cd $$tmp && PATH=$(CURDIR)/$(GALAXY_VENV)/bin:$$PATH $(CURDIR)/$(GALAXY_VENV)/bin/python -m galaxy_importer.main \
+		hpcllm-webui-*.tar.gz > galaxy-importer.log 2>&1 || { cat galaxy-importer.log; echo "galaxy-importer: FAILED"; exit 1; }; \
+	grep -E "^(WARNING|ERROR)" galaxy-importer.log || true; tail -1 galaxy-importer.log; echo "galaxy-importer: passed"
 
 # `make test` runs every gate from one pool of two job slots (2 cores, which the gates keep
 # busy: only less work shortens the run, and a free slot is taken by the next gate at once).

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from generated import sync  # noqa: E402  pylint: disable=wrong-import-position
 ROLES = ["chroot_prep", "nvidia_driver", "cuda_relocate", "python_build", "webui", "models", "finalize", "lock"]
 OUT = ROOT / "inventories" / "example" / "group_vars" / "all"
 
@@ -39,22 +41,9 @@ def commented(role: str) -> str:
 
 
 def main(check: bool = False) -> int:
-    stale = []
-    for role in ROLES:
-        if not (ROOT / "roles" / role / "defaults" / "main.yml").exists():
-            continue
-        want = commented(role)
-        path = OUT / f"{role}.yml"
-        if check:
-            if not path.exists() or path.read_text(encoding="utf-8") != want:
-                stale.append(str(path.relative_to(ROOT)))
-        else:
-            OUT.mkdir(parents=True, exist_ok=True)
-            path.write_text(want, encoding="utf-8")
-    if stale:
-        print("out of date (run tests/inventory/gen_example.py): " + ", ".join(stale))
-        return 1
-    return 0
+    files = {OUT / f"{role}.yml": commented(role) for role in ROLES
+             if (ROOT / "roles" / role / "defaults" / "main.yml").exists()}
+    return sync(ROOT, files, check, "tests/inventory/gen_example.py")
 
 
 if __name__ == "__main__":
