@@ -412,7 +412,13 @@ def test_nothing_but_the_proxy_listens_off_loopback(host, alice_server):
 def test_the_apis_take_the_users_key_only(host, alice_server, path, method, data):
     none = call(host, alice_server, path, method=method, data=data)
     assert none["status"] == 401 and none["headers"]["WWW-Authenticate"].startswith("Bearer"), none
-    assert call(host, alice_server, path, cred="key", wrong=True, method=method, data=data)["status"] == 401
+    wrong = call(host, alice_server, path, cred="key", wrong=True, method=method, data=data)
+    assert wrong["status"] == 401
+    if path.startswith("/v1/"):
+        # the OpenAI API's error format, which its clients turn into an authentication error
+        for refused in (none, wrong):
+            assert refused["headers"]["Content-Type"] == "application/json", refused
+            assert json.loads(refused["body"])["error"]["code"] == "invalid_api_key", refused
     assert call(host, alice_server, path, cred="login", method=method, data=data)["status"] == 401
     ok = call(host, alice_server, path, cred="key", method=method, data=data)
     assert ok["status"] == 200, ok
@@ -437,7 +443,10 @@ def test_the_stream_takes_the_users_key_only(host, alice_server):
 ])
 def test_admin_endpoints_need_the_admin_key(host, alice_server, path, method, data):
     assert call(host, alice_server, path, method=method, data=data)["status"] == 401
-    assert call(host, alice_server, path, cred="key", method=method, data=data)["status"] == 403
+    user = call(host, alice_server, path, cred="key", method=method, data=data)
+    assert user["status"] == 403
+    if path.startswith("/v1/"):
+        assert json.loads(user["body"])["error"]["code"] == "admin_key_required", user
     assert call(host, alice_server, path, cred="admin-key", wrong=True, method=method, data=data)["status"] == 401
     admin = call(host, alice_server, path, cred="admin-key", method=method, data=data)
     assert admin["status"] == 200, admin

@@ -3,12 +3,15 @@
 The launcher runs as alice, as a user on a node would start it: the real server on the CPU
 (no NVIDIA GPU here) behind its authenticating nginx proxy. The helpers (start, stop, the
 proxy's printed lines, one request through the proxy) are the models scenario's, which
-checks the same front door against the stand-in web UI.
+checks the same front door against the stand-in web UI. The UI's events go through Gradio's
+queue as the browser sends them (tests/webui_real/ui_client.py); the OpenAI clients run in
+venvs of their own that prepare.yml fills offline (/srv/openai-0.28, /srv/openai-1).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -16,13 +19,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "tests"))
-from test_models import call, listeners, reach, server_pid, start, stop  # noqa: E402  pylint: disable=wrong-import-position
+from test_models import call, keys_file, listeners, reach, server_pid, start, stop  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = "/opt/ai_apps/webui_llama2"
 WEBUI = f"{ROOT}/text-generation-webui"
 COMMIT = "8466cf229ab29ace6e336a96f81f4eda44ca94fa"
 MODEL = "hpcllm-test_tiny-gpt2"
 ALICE = "/home/alice/.local/share/hpcllm-webui/opt_ai_apps_webui_llama2"
+LORA = "hpcllm-test-lora"
 
 
 def test_the_web_ui_is_upstreams_at_the_pinned_commit(host):
@@ -45,22 +49,27 @@ def test_the_tiny_model_came_from_the_hub_with_its_sha256(host):
         assert host.file(f"{folder}/{path}").sha256sum == sha256, path
 
 
+def serve(host, pid, log):
+    """What the launcher printed, once the real server behind its proxy answers /api/v1/model (it takes seconds)."""
+    info = reach(host, pid, log)
+    deadline = time.monotonic() + 240
+    while True:
+        got = call(host, info, "/api/v1/model", cred="key")
+        if got["status"] == 200:
+            break
+        if host.run(f"kill -0 {pid}").rc != 0 or time.monotonic() > deadline:
+            pytest.fail(f"the real server never answered: {got} / {host.file(log).content_string[-3000:]}")
+        time.sleep(0.5)
+    info["pid"], info["log"] = pid, log
+    return info
+
+
 @pytest.fixture(scope="module")
 def alice_server(host):
-    """run_tiny.sh as alice, until /api/v1/model answers through the proxy (the real server takes seconds)."""
+    """run_tiny.sh as alice, until /api/v1/model answers through the proxy."""
     pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh")
     try:
-        info = reach(host, pid, log)
-        deadline = time.monotonic() + 240
-        while True:
-            got = call(host, info, "/api/v1/model", cred="key")
-            if got["status"] == 200:
-                break
-            if host.run(f"kill -0 {pid}").rc != 0 or time.monotonic() > deadline:
-                pytest.fail(f"the real server never answered: {got} / {host.file(log).content_string[-3000:]}")
-            time.sleep(1)
-        info["pid"], info["log"] = pid, log
-        yield info
+        yield serve(host, pid, log)
     finally:
         stop(host, pid)
 
@@ -99,6 +108,74 @@ def test_the_real_stream_answers_through_the_proxy(host, alice_server):
     assert got["status"] == 101, got
     events = [frame["event"] for frame in got["frames"]]
     assert events[-1] == "stream_end" and "text_stream" in events, events
+
+
+def test_the_raw_chat_api_example_answers_the_users_key(host, alice_server):
+    """api-examples/api-example-chat.py's request (a few tokens) through the proxy: the user's key, a reply in the history."""
+    data = {"user_input": "Hello from alice", "max_new_tokens": 8, "history": {"internal": [], "visible": []}, "mode": "instruct",
+            "character": "Example", "instruction_template": "Vicuna-v1.1", "your_name": "You", "regenerate": False, "_continue": False}
+    assert call(host, alice_server, "/api/v1/chat", method="POST", data=data)["status"] == 401
+    got = call(host, alice_server, "/api/v1/chat", cred="key", method="POST", data=data)
+    assert got["status"] == 200, got
+    history = json.loads(got["body"])["results"][0]["history"]
+    assert len(history["visible"]) == 1 and history["visible"][0][0] == "Hello from alice", history
+    assert isinstance(history["visible"][0][1], str), history
+
+
+# One chat completion with the user's key, one with the README's dummy key (the proxy refuses it); prints what came back.
+OPENAI_CHAT = {
+    # as the openai extension's README uses it: OPENAI_API_BASE and OPENAI_API_KEY from the environment
+    "0.28": """
+import json, openai
+ask = dict(model="x", messages=[{"role": "user", "content": "Teach me about the ocean."}], max_tokens=8)
+answer = openai.ChatCompletion.create(**ask)
+try:
+    openai.ChatCompletion.create(api_key="sk-111111111111111111111111111111111111111111111111", **ask)
+    refused = None
+except openai.error.AuthenticationError as error:  # the proxy's 401 is in the OpenAI API's error format
+    refused = error.http_status
+print(json.dumps({"version": openai.version.VERSION, "model": answer["model"], "content": answer["choices"][0]["message"]["content"],
+                  "refused": refused}))
+""",
+    "1": """
+import json, os, openai
+from openai import OpenAI
+ask = dict(model="x", messages=[{"role": "user", "content": "Teach me about the ocean."}], max_tokens=8)
+answer = OpenAI(base_url=os.environ["OPENAI_API_BASE"], api_key=os.environ["OPENAI_API_KEY"]).chat.completions.create(**ask)
+try:
+    OpenAI(base_url=os.environ["OPENAI_API_BASE"], api_key="sk-111111111111111111111111111111111111111111111111").chat.completions.create(**ask)
+    refused = None
+except openai.AuthenticationError as error:
+    refused = error.status_code
+print(json.dumps({"version": openai.__version__, "model": answer.model, "content": answer.choices[0].message.content, "refused": refused}))
+""",
+}
+
+
+def openai_python(host, version):
+    """The python of /srv/openai-VERSION, once prepare.yml's background install of it has ended well."""
+    rc = host.file(f"/srv/openai-{version}.rc")
+    for _attempt in range(240):
+        if rc.exists:
+            break
+        time.sleep(0.5)
+    assert rc.exists and rc.content_string.strip() == "0", host.file(f"/srv/openai-{version}.log").content_string
+    return f"/srv/openai-{version}/bin/python"
+
+
+@pytest.mark.parametrize("version,pin", [("0.28", "0.28.1"), ("1", "1.109.1")])
+def test_the_openai_clients_answer_through_the_proxy_with_the_users_key(host, alice_server, version, pin):
+    """openai 0.28 (openai.ChatCompletion) and 1.x (OpenAI(base_url=..., api_key=...)) as alice: OPENAI_API_BASE the
+    URL the launcher printed, the key from her keys file, the proxy's certificate trusted (requests and httpx)."""
+    cert = alice_server["cert"]
+    env = f"OPENAI_API_BASE={alice_server['url']}/v1 REQUESTS_CA_BUNDLE={cert} SSL_CERT_FILE={cert}"
+    script = 'export OPENAI_API_KEY="$(sed -n "s/^# key: //p" "$1")"; exec "$2" -c "$3"'
+    res = host.run(f"runuser -u alice -- env {env} sh -c {shlex.quote(script)} sh {keys_file('alice')} "
+                   f"{openai_python(host, version)} {shlex.quote(OPENAI_CHAT[version])}")
+    assert res.rc == 0, res.stdout + res.stderr
+    answer = json.loads(res.stdout)
+    assert answer["version"] == pin and answer["model"] == MODEL and isinstance(answer["content"], str), answer
+    assert answer["refused"] == 401, answer
 
 
 def test_the_real_admin_endpoint_needs_the_admin_key(host, alice_server):
@@ -209,6 +286,97 @@ def test_the_model_tabs_settings_land_in_the_users_models_folder(host, alice_ser
     assert not host.file(f"{ROOT}/models/config-user.yaml").exists
 
 
+def ui_queue(host, info, events, user="alice"):
+    """Events of the UI run through Gradio's queue as the browser runs them (tests/webui_real/ui_client.py: one
+    session, in order), with the user's login, through the proxy; each must succeed."""
+    args = [info["url"], "--cacert", info["cert"], "--keys", keys_file(user), "--events", json.dumps(events)]
+    res = host.run(f"{ROOT}/venv/bin/python /srv/webui_real/ui_client.py " + " ".join(shlex.quote(a) for a in args))
+    assert res.rc == 0, res.stdout + res.stderr
+    results = json.loads(res.stdout)
+    summary = [(r.get("fn_index"), r.get("status"), r.get("messages"), str(r.get("output", r.get("error")))[:500]) for r in results]
+    assert len(results) == len(events) and all(r.get("success") for r in results), summary
+    return results
+
+
+def ui_values(config, fn_index, values):
+    """An event's inputs as the browser sends them: what the user set (`values`, by label or elem_id), else the
+    component's value (a textbox without one sends ""), null for a State (the server keeps it for the session)."""
+    components = {c["id"]: c for c in config["components"]}
+    data = []
+    for i in config["dependencies"][fn_index]["inputs"]:
+        kind, props = components[i]["type"], components[i].get("props", {})
+        if kind == "state":
+            data.append(None)
+        elif props.get("label") in values or props.get("elem_id") in values:
+            data.append(values.get(props.get("label"), values.get(props.get("elem_id"))))
+        else:
+            data.append(props.get("value", "" if kind == "textbox" else None))
+    return data
+
+
+def ui_chain(config, elem_id):
+    """The fn_index of the click on the button `elem_id` and of each .then() after it, in the order the browser runs them."""
+    components = {c["id"]: c for c in config["components"]}
+    deps = config["dependencies"]
+    chain = [n for n, dep in enumerate(deps)
+             if dep["trigger"] == "click" and [components[t].get("props", {}).get("elem_id") for t in dep["targets"]] == [elem_id]]
+    assert len(chain) == 1, chain
+    while True:
+        after = [n for n, dep in enumerate(deps) if dep.get("trigger_after") == chain[-1]]
+        if not after:
+            return chain
+        assert len(after) == 1, after
+        chain += after
+
+
+def test_a_chat_turn_in_the_ui_is_saved_in_the_users_logs(host, alice_server):
+    """The Chat tab's Generate (its chain: gather the UI's values, take the input, generate, gather, save the history)
+    in chat mode with the Example character: the reply streams and the history lands in the user's logs/."""
+    config = json.loads(call(host, alice_server, "/config", cred="login")["body"])
+    chain = ui_chain(config, "Generate")
+    # the tiny model has 256 positions: the prompt (the character's context) is cut to fit
+    values = {"chat-input": "Hello from alice", "Mode": "chat", "Character": "Example", "max_new_tokens": 16,
+              "Truncate the prompt up to this length": 200}
+    results = ui_queue(host, alice_server, [[n, ui_values(config, n, values)] for n in chain])
+    assert any("Hello from alice" in str(r["generating"]) for r in results), [r["messages"] for r in results]
+    saved = host.file(f"{ALICE}/logs/persistent_Example.json")
+    assert saved.is_file and saved.user == "alice"
+    history = json.loads(saved.content_string)
+    assert [turn[0] for turn in history["visible"]] == ["Hello from alice"], history
+    assert not host.file(f"{WEBUI}/logs/persistent_Example.json").exists
+
+
+def test_the_training_tab_trains_a_lora_into_the_users_loras(host, alice_server):
+    """docs/Training-LoRAs.md in the UI: a formatted dataset in the user's training/datasets (the Dataset menu's refresh
+    lists it), alpaca-format, Start LoRA Training with a tiny run on the CPU (1 epoch of 8 samples, cutoff 32, rank 4).
+    The LoRA is saved in the user's loras/, not in the shared tree."""
+    samples = [{"instruction": f"Name the colour {c}.", "output": f"{c}, {c} and {c}."}
+               for c in ("red", "green", "blue", "black", "white", "brown", "pink", "grey")]
+    host.check_output(f"runuser -u alice -- sh -c 'printf %s \"$1\" >\"$2\"' sh {shlex.quote(json.dumps(samples))} "
+                      f"{ALICE}/training/datasets/hpcllm-test.json")
+    config = json.loads(call(host, alice_server, "/config", cred="login")["body"])
+    components = {c["id"]: c.get("props", {}) for c in config["components"]}
+    deps = config["dependencies"]
+    refresh = [n for n, dep in enumerate(deps) if not dep["inputs"] and [components[o].get("label") for o in dep["outputs"]] == ["Dataset"]]
+    train = [n for n, dep in enumerate(deps) if [components[t].get("value") for t in dep["targets"]] == ["Start LoRA Training"]]
+    assert len(refresh) == 1 and len(train) == 1, (refresh, train)
+    listed = ui_queue(host, alice_server, [[refresh[0], []]])[0]["output"]["data"][0]
+    assert "hpcllm-test" in listed["choices"], listed
+
+    values = {"Name": LORA, "Epochs": 1, "Micro Batch Size": 4, "Batch Size": 4, "LoRA Rank": 4, "LoRA Alpha": 8,
+              "Cutoff Length": 32, "Dataset": "hpcllm-test", "Data Format": "alpaca-format"}
+    trained = ui_queue(host, alice_server, [[train[0], ui_values(config, train[0], values)]])[0]
+    assert f"Done! LoRA saved to <code>loras/{LORA}</code>" in trained["output"]["data"][0], trained["generating"]
+    assert any("Running" in str(step) for step in trained["generating"]), trained["generating"]
+    for name in ("adapter_model.bin", "adapter_config.json"):
+        saved = host.file(f"{ALICE}/loras/{LORA}/{name}")
+        assert saved.is_file and saved.user == "alice" and saved.size > 0, name
+    adapter = json.loads(host.file(f"{ALICE}/loras/{LORA}/adapter_config.json").content_string)
+    # GPT-2's attention, from peft's table of target modules by model type
+    assert adapter["r"] == 4 and adapter["target_modules"] == ["c_attn"], adapter
+    assert not host.file(f"{WEBUI}/loras/{LORA}").exists and not host.file(f"{ROOT}/loras/{LORA}").exists
+
+
 def test_a_users_own_model_is_listed_and_loaded_beside_the_shared_ones(host, alice_server):
     host.check_output(f"runuser -u alice -- cp -R {ROOT}/models/{MODEL} {ALICE}/models/alice-tiny")
     listed = call(host, alice_server, "/api/v1/model", cred="admin-key", method="POST", data={"action": "list"})
@@ -223,24 +391,41 @@ def test_a_users_own_model_is_listed_and_loaded_beside_the_shared_ones(host, ali
     assert not host.file(f"{ROOT}/models/alice-tiny").exists and not host.file(f"{WEBUI}/models/alice-tiny").exists
 
 
-def test_the_users_files_survive_the_next_launch(host, alice_server):
+def test_the_next_launch_keeps_the_users_files_and_loads_her_lora(host, alice_server):
+    """The next launch, given --lora NAME (the launcher passes it on to server.py), applies the LoRA trained above from
+    the user's loras/; what she saved from the UI is still there."""
     stop(host, alice_server["pid"])
-    pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh", log="/tmp/alice-again.log")
+    pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh --lora {LORA}", log="/tmp/alice-again.log")
     try:
-        reach(host, pid, log)
+        info = serve(host, pid, log)
+        loaded = call(host, info, "/api/v1/model", cred="admin-key", method="POST", data={"action": "info"})
+        got = call(host, info, "/api/v1/generate", cred="key", method="POST", data={"prompt": "Name the colour red.", "max_new_tokens": 4})
     finally:
         stop(host, pid)
+    assert loaded["status"] == 200, loaded
+    result = json.loads(loaded["body"])["result"]
+    assert result["model_name"] == MODEL and result["lora_names"] == [LORA] and result["shared.args"]["lora"] == [LORA], result
+    assert f"Applying the following LoRAs to {MODEL}: {LORA}" in host.file(log).content_string
+    assert got["status"] == 200 and json.loads(got["body"])["results"], got
+
     assert "saved by alice: presets/" in host.file(f"{ALICE}/presets/hpcllm-test.yaml").content_string
     assert host.file(f"{ALICE}/characters/hpcllm-test.yaml").exists
     # the code was alice's copy already and equal to the shared one: not copied again
     assert "copied the web UI's" not in host.file(log).content_string
 
 
+def processes_of(host, user):
+    """The command lines of the user's processes (from /proc: the image has no procps)."""
+    found = host.run(f"grep -l '^Uid:[[:space:]]*{host.user(user).uid}[[:space:]]' /proc/[0-9]*/status").stdout.split()
+    return [host.run(f"tr '\\0' ' ' < {status.rsplit('/', 1)[0]}/cmdline").stdout for status in found]
+
+
 def test_stopping_the_launcher_leaves_no_process(host):
     pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh", log="/tmp/alice-stop.log")
     info = reach(host, pid, log)
+    assert processes_of(host, "alice"), "no process of alice's seen while her launcher runs"
     stop(host, pid)
     time.sleep(1)
-    left = host.run("pgrep -u alice -a .").stdout
-    assert left == "", left
+    left = processes_of(host, "alice")
+    assert left == [], left
     assert ("0.0.0.0", info["port"]) not in [(ip, port) for ip, port, _uid in listeners(host)]
