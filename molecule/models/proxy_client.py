@@ -1,11 +1,12 @@
 """Test client of the launchers' proxy (models scenario): one request, its answer as JSON.
 
-usage: proxy_client.py URL [--keys FILE --cred login|key|admin-key] [--wrong] [--cacert FILE]
+usage: proxy_client.py URL [--keys FILE --cred login|key|admin-key] [--wrong | --swapcase] [--cacert FILE]
                            [--method GET|POST] [--data JSON] [--ws]
 
 The credential is read from the user's keys file (never given on the command line): `login`
 sends HTTP basic auth with the UI login, `key` / `admin-key` an `Authorization: Bearer` key;
-`--wrong` changes its last character. --ws opens a websocket (RFC 6455) on URL, sends the
+`--wrong` changes its last character, `--swapcase` the case of every letter of the password or key
+(nginx's map would take that for the same string). --ws opens a websocket (RFC 6455) on URL, sends the
 JSON of --data as one text frame and reads text frames until `stream_end` or close.
 Prints {"status", "headers", "body", "frames", "cert_sha256"}: cert_sha256 is the sha256 of
 the DER certificate the server presented.
@@ -25,17 +26,21 @@ import sys
 import urllib.parse
 
 
-def credential(keys_file, which, wrong):
+def credential(keys_file, which, wrong, swapcase=False):
     with open(keys_file, encoding="utf-8") as handle:
         text = handle.read()
     if which == "login":
         user, password = re.search(r"^# login: (\S+) (\S+)$", text, re.M).groups()
         if wrong:
             password = password[:-1] + ("x" if password[-1] != "x" else "y")
+        if swapcase:
+            password = password.swapcase()
         return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
     key = re.search(r"^# %s: (\S+)$" % re.escape(which), text, re.M).group(1)
     if wrong:
         key = key[:-1] + ("x" if key[-1] != "x" else "y")
+    if swapcase:
+        key = key.swapcase()
     return "Bearer " + key
 
 
@@ -141,12 +146,13 @@ def main():
     parser.add_argument("--keys")
     parser.add_argument("--cred", choices=["login", "key", "admin-key"])
     parser.add_argument("--wrong", action="store_true")
+    parser.add_argument("--swapcase", action="store_true")
     parser.add_argument("--cacert")
     parser.add_argument("--method", default="GET")
     parser.add_argument("--data")
     parser.add_argument("--ws", action="store_true")
     args = parser.parse_args()
-    auth = credential(args.keys, args.cred, args.wrong) if args.cred else None
+    auth = credential(args.keys, args.cred, args.wrong, args.swapcase) if args.cred else None
     data = json.loads(args.data) if args.data else None
     try:
         if args.ws:

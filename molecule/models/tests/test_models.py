@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import secrets
 import shlex
+import string
 import time
 
 import pytest
@@ -102,7 +105,7 @@ def wait_healthy(host, pid, log, user="alice"):
     pytest.fail(f"never healthy: {res.stdout} {res.stderr} / {host.file(log).content_string}")
 
 
-def call(host, info, path, user="alice", cred=None, wrong=False, method="GET", data=None, ws=False):
+def call(host, info, path, user="alice", cred=None, wrong=False, method="GET", data=None, ws=False, swapcase=False):
     """One request through a launcher's proxy (molecule/models/proxy_client.py): the credential is
     read from `user`'s keys file inside the client, never put on a command line."""
     args = [f"{info['url']}{path}", "--cacert", info["cert"], "--keys", keys_file(user), "--method", method]
@@ -110,6 +113,8 @@ def call(host, info, path, user="alice", cred=None, wrong=False, method="GET", d
         args += ["--cred", cred]
     if wrong:
         args.append("--wrong")
+    if swapcase:
+        args.append("--swapcase")
     if data is not None:
         args += ["--data", json.dumps(data)]
     if ws:
@@ -382,6 +387,41 @@ def test_a_keys_file_that_is_not_the_users_is_refused(host):
     assert f"webui_launch.sh: {keys_file('bob')} is a link or not yours: remove it (new keys are made)" in out
 
 
+def test_a_keys_file_of_an_earlier_release_is_rewritten_with_the_same_secrets(host):
+    """Launchers of 0.4.0 and earlier wrote the proxy's map entries as plain strings, which nginx matches
+    ignoring case. bob's next launch writes them again as case-sensitive entries with the same
+    login and keys: his key works, the key with its letters' case swapped does not."""
+    alphabet = string.ascii_letters + string.digits
+    password = "aB" + "".join(secrets.choice(alphabet) for _ in range(22))
+    key = "hpk-Ab" + "".join(secrets.choice(alphabet) for _ in range(38))
+    admin = "hpk-admin-Ab" + "".join(secrets.choice(alphabet) for _ in range(38))
+    basic = base64.b64encode(f"bob:{password}".encode()).decode()
+    old = "".join(line + "\n" for line in (
+        "# hpcllm.webui: the UI login and API keys of bob for the web UI servers of " + ROOT + ".",
+        "# login: bob " + password, "# key: " + key, "# admin-key: " + admin,
+        f'"Basic {basic}" ui;', f'"Bearer {key}" user;', f'"Bearer {admin}" admin;'))
+    as_bob = "setpriv --reuid=bob --regid=bob --init-groups"
+    host.check_output(f"{as_bob} mkdir -p -m 0700 {user_dir('bob')}")
+    host.check_output(f"{as_bob} sh -c 'umask 077 && cat > {keys_file('bob')}' <<'EOF'\n{old}EOF")
+    pid, log = start(host, "bob", f"{ROOT}/{CATALOG[4][0]}", log="/tmp/bob-oldkeys.log")
+    try:
+        _health, info = wait_healthy(host, pid, log, user="bob")
+        assert call(host, info, "/api/v1/model", user="bob", cred="key")["status"] == 200
+        assert call(host, info, "/api/v1/model", user="bob", cred="key", swapcase=True)["status"] == 401
+        assert call(host, info, "/", user="bob", cred="login")["status"] == 200
+        assert call(host, info, "/", user="bob", cred="login", swapcase=True)["status"] == 401
+    finally:
+        stop(host, pid)
+    assert "webui_launch.sh: rewrote the proxy's lines of " + keys_file("bob") + " (your login and keys are the same)" in \
+        host.file(log).content_string
+    assert secrets_of(host, "bob") == {"user": "bob", "password": password, "key": key, "admin": admin}
+    text = host.file(keys_file("bob")).content_string
+    assert f'"~^Bearer {key}$" user;' in text and f'"~^Bearer {admin}$" admin;' in text
+    assert '"Basic ' not in text and '"Bearer ' not in text
+    f = host.file(keys_file("bob"))
+    assert (f.user, f.mode) == ("bob", 0o600)
+
+
 # --------------------------------------------------------------------------- the front door
 @pytest.fixture(scope="module")
 def alice_server(host):
@@ -414,9 +454,12 @@ def test_the_apis_take_the_users_key_only(host, alice_server, path, method, data
     assert none["status"] == 401 and none["headers"]["WWW-Authenticate"].startswith("Bearer"), none
     wrong = call(host, alice_server, path, cred="key", wrong=True, method=method, data=data)
     assert wrong["status"] == 401
+    # nginx's map compares plain strings ignoring case: the key's letters in the other case are a wrong key
+    swapped = call(host, alice_server, path, cred="key", swapcase=True, method=method, data=data)
+    assert swapped["status"] == 401, swapped
     if path.startswith("/v1/"):
         # the OpenAI API's error format, which its clients turn into an authentication error
-        for refused in (none, wrong):
+        for refused in (none, wrong, swapped):
             assert refused["headers"]["Content-Type"] == "application/json", refused
             assert json.loads(refused["body"])["error"]["code"] == "invalid_api_key", refused
     assert call(host, alice_server, path, cred="login", method=method, data=data)["status"] == 401
@@ -428,6 +471,7 @@ def test_the_apis_take_the_users_key_only(host, alice_server, path, method, data
 def test_the_stream_takes_the_users_key_only(host, alice_server):
     assert call(host, alice_server, "/api/v1/stream", ws=True)["status"] == 401
     assert call(host, alice_server, "/api/v1/stream", cred="key", wrong=True, ws=True)["status"] == 401
+    assert call(host, alice_server, "/api/v1/stream", cred="key", swapcase=True, ws=True)["status"] == 401
     ok = call(host, alice_server, "/api/v1/stream", cred="key", ws=True, data={"prompt": "hello"})
     assert ok["status"] == 101
     assert [f["event"] for f in ok["frames"]][-1] == "stream_end"
@@ -448,6 +492,7 @@ def test_admin_endpoints_need_the_admin_key(host, alice_server, path, method, da
     if path.startswith("/v1/"):
         assert json.loads(user["body"])["error"]["code"] == "admin_key_required", user
     assert call(host, alice_server, path, cred="admin-key", wrong=True, method=method, data=data)["status"] == 401
+    assert call(host, alice_server, path, cred="admin-key", swapcase=True, method=method, data=data)["status"] == 401
     admin = call(host, alice_server, path, cred="admin-key", method=method, data=data)
     assert admin["status"] == 200, admin
 
@@ -456,6 +501,7 @@ def test_the_ui_asks_for_the_users_login(host, alice_server):
     none = call(host, alice_server, "/")
     assert none["status"] == 401 and none["headers"]["WWW-Authenticate"].startswith("Basic"), none
     assert call(host, alice_server, "/", cred="login", wrong=True)["status"] == 401
+    assert call(host, alice_server, "/", cred="login", swapcase=True)["status"] == 401
     assert call(host, alice_server, "/", cred="key")["status"] == 401
     ok = call(host, alice_server, "/", cred="login")
     assert ok["status"] == 200 and "Text generation web UI" in ok["body"]
