@@ -16,11 +16,12 @@ import os
 import signal
 import time
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
-class ChrootProcessError(Exception):
+
+class ChrootProcessError(ModuleFailure):
     def __init__(self, msg, processes=None):
-        super(ChrootProcessError, self).__init__(msg)
-        self.msg = msg
+        super(ChrootProcessError, self).__init__(msg, processes=processes or [])
         self.processes = processes or []
 
 
@@ -68,6 +69,12 @@ class ChrootProcesses(object):
         self._kill = kill
         self._sleep = sleep
         self._clock = clock
+
+    @classmethod
+    def from_module(cls, module):
+        if module.params['timeout'] < 0:
+            raise ModuleFailure('timeout must be 0 or more seconds (got {0})'.format(module.params['timeout']))
+        return cls(module.params['roots'], module.params['timeout'], module.check_mode)
 
     def _alive(self, pids):
         running = set(p['pid'] for p in processes_in(self.roots, self.proc))

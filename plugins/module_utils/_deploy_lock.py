@@ -33,6 +33,7 @@ import tempfile
 from email.parser import HeaderParser
 
 from ansible_collections.hpcllm.webui.plugins.module_utils._files import hash_file
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
 LOCK_FORMAT = 1
 LOCK_NAME = 'hpcllm-lock.json'
@@ -43,7 +44,7 @@ SDIST_SUFFIXES = ('.tar.gz', '.tar.bz2', '.tgz', '.zip')
 _HEX64 = re.compile(r'^[0-9a-f]{64}$')
 
 
-class DeployLockError(Exception):
+class DeployLockError(ModuleFailure):
     """A failure to report through fail_json."""
 
 
@@ -349,11 +350,23 @@ def write_atomic(path, text, mover=None):
 class DeployLock(object):
     """Work out the lock, compare with the file on disk, write when it differs (not in check mode)."""
 
-    def __init__(self, params, check_mode=False, diff_mode=False, mover=None):
+    def __init__(self, params, check_mode=False, diff_mode=False, mover=None, attributes=None):
         self.p = params
         self.check_mode = check_mode
         self.diff_mode = diff_mode
         self.mover = mover
+        # attributes(path, changed) -> changed: mode, owner and group of the written lock
+        self.attributes = attributes
+
+    @classmethod
+    def from_module(cls, module):
+        def mover(src, dest):
+            module.atomic_move(src, dest, unsafe_writes=False)
+
+        def attributes(path, changed):
+            file_args = module.load_file_common_arguments(module.params, path=path)
+            return module.set_fs_attributes_if_different(file_args, changed)
+        return cls(module.params, module.check_mode, module._diff, mover, attributes)
 
     def run(self):
         root = os.path.abspath(self.p['install_root'])
@@ -391,19 +404,6 @@ class DeployLock(object):
             if not os.path.isdir(os.path.dirname(dest)):
                 raise DeployLockError('the folder of dest %s does not exist' % dest)
             write_atomic(dest, text, self.mover)
+        if self.attributes is not None and not self.check_mode and os.path.exists(dest):
+            result['changed'] = self.attributes(dest, result['changed'])
         return result
-
-
-def run_module(module):
-    """Glue for the module: parameters in, exit_json/fail_json out."""
-    def mover(src, dest):
-        module.atomic_move(src, dest, unsafe_writes=False)
-
-    try:
-        result = DeployLock(module.params, module.check_mode, module._diff, mover).run()
-    except DeployLockError as exc:
-        module.fail_json(msg='deploy_lock: %s' % exc)
-    if not module.check_mode and os.path.exists(result['dest']):
-        file_args = module.load_file_common_arguments(module.params, path=result['dest'])
-        result['changed'] = module.set_fs_attributes_if_different(file_args, result['changed'])
-    module.exit_json(**result)

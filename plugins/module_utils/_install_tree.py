@@ -22,10 +22,14 @@ Nothing follows a link: links are looked at (and re-owned), never their targets.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import grp
 import json
 import os
+import pwd
 import stat
 import tempfile
+
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
 RECORD_DIR = '.hpcllm'
 RECORD_NAME = 'tree.json'
@@ -33,10 +37,13 @@ RECORD_VERSION = 1
 MAX_NAMED = 10
 
 
-class InstallTreeError(Exception):
-    def __init__(self, msg, offenders=None):
-        super(InstallTreeError, self).__init__(msg)
-        self.msg = msg
+class InstallTreeError(ModuleFailure):
+    """A failure, with the entries that caused it (offenders) and no action taken."""
+
+    def __init__(self, msg, offenders=None, **result):
+        result.setdefault('offenders', offenders or [])
+        result.setdefault('actions', [])
+        super(InstallTreeError, self).__init__(msg, **result)
         self.offenders = offenders or []
 
 
@@ -125,6 +132,32 @@ class InstallTree(object):
         self.record_dir = os.path.join(self.root, RECORD_DIR)
         self.record_path = os.path.join(self.record_dir, RECORD_NAME)
         self._names = {}
+        self.state = 'checked'
+
+    @classmethod
+    def from_module(cls, module):
+        params = module.params
+        if params['path'].rstrip('/') == '':
+            raise InstallTreeError("path: the install root may not be '/'", root=params['path'])
+        try:
+            uid = pwd.getpwnam(params['owner']).pw_uid
+        except KeyError:
+            raise InstallTreeError("owner: no user '{0}' on this host".format(params['owner']), root=params['path'])
+        try:
+            gid = grp.getgrnam(params['group']).gr_gid
+        except KeyError:
+            raise InstallTreeError("group: no group '{0}' on this host".format(params['group']), root=params['path'])
+        tree = cls(params['path'], uid, gid, params['world_readable'], module.check_mode)
+        tree.state = params['state']
+        return tree
+
+    def run(self):
+        """own() for state=owned, else check(); a failure names the root."""
+        try:
+            return self.own() if self.state == 'owned' else self.check()
+        except InstallTreeError as exc:
+            exc.result['root'] = self.root
+            raise
 
     # --- the record ---------------------------------------------------------------------
     def _record_dir_state(self):

@@ -22,11 +22,14 @@ import json
 import os
 import time
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
-class RunLockError(Exception):
+
+class RunLockError(ModuleFailure):
+    """A failure, with the lock's holder when another run holds it."""
+
     def __init__(self, msg, holder=None):
-        super(RunLockError, self).__init__(msg)
-        self.msg = msg
+        super(RunLockError, self).__init__(msg, holder=holder)
         self.holder = holder
 
 
@@ -86,6 +89,15 @@ class RunLock(object):
         self.owner = owner_pid
         self.proc = proc
         self.check_mode = check_mode
+        self.warnings = []
+
+    @classmethod
+    def from_module(cls, module):
+        owner = playbook_process()
+        if owner is None:
+            raise RunLockError('run_lock: no ansible-playbook process among the ancestors of this module '
+                               '(it must run on the master with the local connection)')
+        return cls(module.params['path'], module.params['state'], owner, check_mode=module.check_mode)
 
     @staticmethod
     def _parse(text):
@@ -133,9 +145,13 @@ class RunLock(object):
             return {'changed': False, 'path': self.path, 'holder': None, 'stale': False}
         fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW) if self.check_mode else self._open()
         try:
-            return self._run(fd)
+            result = self._run(fd)
         finally:
             os.close(fd)  # also drops the flock
+        if result['stale']:
+            self.warnings.append('took over the stale lock {0} of pid {1}, which no longer runs'.format(
+                result['path'], result['holder'].get('pid')))
+        return result
 
     def _run(self, fd):
         holder = self._parse(self._read_fd(fd))

@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - PyYAML comes with ansible-core
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import WarewulfError, WarewulfRunner, run_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import WarewulfError, WarewulfLogic
 
 DEFAULT_CONF = '/etc/warewulf/warewulf.conf'
 DEFAULT_NODES_CONF = '/etc/warewulf/nodes.conf'
@@ -50,13 +50,7 @@ class NfsNotReady(WarewulfError):
     """The folder is not exported or not mounted and the module may not (or cannot) fix it."""
 
     def __init__(self, msg, result):
-        super(NfsNotReady, self).__init__(msg)
-        self.result = result
-
-    def as_result(self):
-        failed = dict(self.result)
-        failed['msg'] = self.msg
-        return failed
+        super(NfsNotReady, self).__init__(msg, **result)
 
 
 # ---------------------------------------------------------------------------------------
@@ -409,15 +403,19 @@ def instructions(path, version, is_46, data, analysis, conf, nodes_conf, overlay
 # Module logic
 
 
-class WarewulfNfs(object):
+class WarewulfNfs(WarewulfLogic):
     """Check (state=checked) or make sure (state=present) that Warewulf exports path and mounts it on nodes."""
 
     def __init__(self, module, runner=None):
-        self.module = module
-        self.params = module.params
-        self.runner = runner or WarewulfRunner(module)
+        super(WarewulfNfs, self).__init__(module, runner)
         self.actions = []
-        self.warnings = []
+
+    @classmethod
+    def from_module(cls, module):
+        if not HAS_YAML:
+            from ansible.module_utils.basic import missing_required_lib
+            raise WarewulfError(missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
+        return cls(module)
 
     def _sources(self, path, is_46):
         params = self.params
@@ -443,7 +441,7 @@ class WarewulfNfs(object):
         before = analyse(data, path, is_46, conf, overlays, nodes)
 
         result = {'changed': False, 'version': version, 'path': path, 'conf': conf, 'method': 'none',
-                  'backup_file': None, 'actions': self.actions, 'warnings': self.warnings,
+                  'backup_file': None, 'actions': self.actions,
                   'diff': {'before': text, 'after': text, 'before_header': conf, 'after_header': conf}}
         result.update(before)
         if before['exported'] and before['mounted']:
@@ -472,7 +470,7 @@ class WarewulfNfs(object):
             result['diff']['after'] = new_text
             self.actions.append(self._describe(data, path, is_46, not elsewhere, conf))
             if method == 'rewrite':
-                self.warnings.append('{0} was rewritten from its parsed content: its comments and layout are gone '
+                self._warnings.append('{0} was rewritten from its parsed content: its comments and layout are gone '
                                      '(a line edit could not be verified); {1}'.format(
                                          conf, 'the backup keeps them' if params['backup'] else 'set backup=true to keep a copy'))
             if not self.module.check_mode:
@@ -509,10 +507,3 @@ class WarewulfNfs(object):
             self.actions.append(description)
             if not self.module.check_mode:
                 self.runner.run(args)
-
-
-def run_nfs_module(module):
-    if not HAS_YAML:
-        from ansible.module_utils.basic import missing_required_lib
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    run_module(module, WarewulfNfs)

@@ -31,6 +31,7 @@ from ansible_collections.hpcllm.webui.plugins.module_utils._deploy_lock import (
     sha256_file,
     write_atomic,
 )
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
 RECORD_FORMAT = 1
 # a line pip cannot check by hash in a lock: another file, a constraint file, an editable
@@ -40,7 +41,7 @@ _PIN = re.compile(r'^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;,]+)
 _COMMENT = re.compile(r'(^|\s)#.*$')
 
 
-class WheelHashesError(Exception):
+class WheelHashesError(ModuleFailure):
     """A failure to report through fail_json."""
 
 
@@ -143,6 +144,12 @@ class WheelHashes(object):
         self.mover = mover
         self.hasher = hasher
 
+    @classmethod
+    def from_module(cls, module):
+        def mover(src, dest):
+            module.atomic_move(src, dest, unsafe_writes=False)
+        return cls(module.params, module.check_mode, mover)
+
     def _read(self, path, what):
         try:
             with open(path, 'r') as handle:
@@ -219,15 +226,3 @@ class WheelHashes(object):
             if dest_before != text:
                 write_atomic(dest, text, self.mover)
         return result
-
-
-def run_module(module):
-    """Glue for the module: parameters in, exit_json/fail_json out."""
-    def mover(src, dest):
-        module.atomic_move(src, dest, unsafe_writes=False)
-
-    try:
-        result = WheelHashes(module.params, module.check_mode, mover).run()
-    except WheelHashesError as exc:
-        module.fail_json(msg='wheel_hashes: %s' % exc)
-    module.exit_json(**result)

@@ -150,7 +150,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._bundle import run_export_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_export import BundleExport
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -168,7 +169,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_export_module(module)
+    run_module(module, BundleExport, prefix='bundle_export')
 
 
 if __name__ == '__main__':

@@ -140,7 +140,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._bundle import run_import_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_import import BundleImport
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -152,7 +153,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_import_module(module)
+    run_module(module, BundleImport, prefix='bundle_import')
 
 
 if __name__ == '__main__':

@@ -138,7 +138,8 @@ manifest:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._bundle import run_verify_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_verify import BundleVerify
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -149,7 +150,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_verify_module(module)
+    run_module(module, BundleVerify, prefix='bundle_verify')
 
 
 if __name__ == '__main__':

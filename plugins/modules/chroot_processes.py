@@ -83,10 +83,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._chroot_processes import (
-    ChrootProcessError,
-    ChrootProcesses,
-)
+from ansible_collections.hpcllm.webui.plugins.module_utils._chroot_processes import ChrootProcesses
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -97,13 +95,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.params['timeout'] < 0:
-        module.fail_json(msg='timeout must be 0 or more seconds (got {0})'.format(module.params['timeout']))
-    try:
-        result = ChrootProcesses(module.params['roots'], module.params['timeout'], module.check_mode).run()
-    except ChrootProcessError as exc:
-        module.fail_json(msg=exc.msg, processes=exc.processes)
-    module.exit_json(**result)
+    run_module(module, ChrootProcesses)
 
 
 if __name__ == '__main__':

@@ -173,7 +173,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.cuda_relocate import Relocation, RelocateError
+from ansible_collections.hpcllm.webui.plugins.module_utils._cuda_relocate import Relocation
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -187,19 +188,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    runner = None
-    try:
-        runner = Relocation(params["src"], params["dest"], link=params["link"], required=params["required"],
-                            verify=params["verify"], check_mode=module.check_mode)
-        result = runner.run()
-    except RelocateError as exc:
-        failed = dict(runner.result) if runner is not None else {}
-        failed["changed"] = bool(failed.get("actions"))
-        module.fail_json(msg=exc.msg, **failed)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(module, Relocation)
 
 
 if __name__ == "__main__":

@@ -148,7 +148,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._deploy_lock import run_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._deploy_lock import DeployLock
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -165,7 +166,7 @@ def main():
         add_file_common_args=True,
         supports_check_mode=True,
     )
-    run_module(module)
+    run_module(module, DeployLock, prefix='deploy_lock')
 
 
 if __name__ == '__main__':

@@ -270,11 +270,10 @@ diff:
       type: dict
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.hpcllm.webui.plugins.module_utils.hf_model import HfModel, HfModelError
+from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model import HfModel
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -298,23 +297,7 @@ def main():
         supports_check_mode=True,
     )
 
-    def hub_factory(endpoint, token, timeout):
-        try:
-            from ansible_collections.hpcllm.webui.plugins.module_utils._hf_hub import HubClient
-            return HubClient(endpoint, token, timeout)
-        except ImportError:
-            module.fail_json(msg=missing_required_lib("huggingface_hub"), exception=traceback.format_exc())
-
-    runner = HfModel(module.params, check_mode=module.check_mode, diff_mode=module._diff, hub_factory=hub_factory)
-    try:
-        result = runner.run()
-    except HfModelError as exc:
-        failed = dict(runner.result)
-        failed.update(exc.result)
-        failed.pop("retry", None)
-        failed["changed"] = bool(exc.result.get("downloaded"))
-        module.fail_json(msg=exc.msg, **failed)
-    module.exit_json(**result)
+    run_module(module, HfModel)
 
 
 if __name__ == "__main__":

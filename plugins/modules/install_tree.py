@@ -98,15 +98,10 @@ actions:
   sample: ["give 1520 entries of /opt/ai_apps/webui_llama2 to uid 0, gid 0"]
 '''
 
-import grp
-import pwd
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._install_tree import (
-    InstallTree,
-    InstallTreeError,
-)
+from ansible_collections.hpcllm.webui.plugins.module_utils._install_tree import InstallTree
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -120,25 +115,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    if params['path'].rstrip('/') == '':
-        module.fail_json(msg="path: the install root may not be '/'", root=params['path'], offenders=[], actions=[])
-    try:
-        uid = pwd.getpwnam(params['owner']).pw_uid
-    except KeyError:
-        module.fail_json(msg="owner: no user '{0}' on this host".format(params['owner']), root=params['path'],
-                         offenders=[], actions=[])
-    try:
-        gid = grp.getgrnam(params['group']).gr_gid
-    except KeyError:
-        module.fail_json(msg="group: no group '{0}' on this host".format(params['group']), root=params['path'],
-                         offenders=[], actions=[])
-    tree = InstallTree(params['path'], uid, gid, params['world_readable'], module.check_mode)
-    try:
-        result = tree.own() if params['state'] == 'owned' else tree.check()
-    except InstallTreeError as exc:
-        module.fail_json(msg=exc.msg, root=tree.root, offenders=exc.offenders, actions=[])
-    module.exit_json(**result)
+    run_module(module, InstallTree)
 
 
 if __name__ == '__main__':

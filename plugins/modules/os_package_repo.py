@@ -117,11 +117,10 @@ actions:
   sample: ["download 2 packages into /opt/hpcllm-bundle/os-packages/compute", "write /opt/hpcllm-bundle/os-packages/compute/Packages"]
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._os_packages import OsPackageRepo, OsPackagesError
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._os_package_repo import OsPackageRepo
 
 
 def main():
@@ -135,22 +134,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    if not os.path.isabs(params['path']):
-        module.fail_json(msg='os_package_repo: path must be absolute (got %s)' % params['path'])
-    family = params['family'] or ('Debian' if module.get_bin_path('dpkg-query') else 'RedHat')
-    env = {'LANG': 'C', 'LC_ALL': 'C', 'LANGUAGE': 'C', 'DEBIAN_FRONTEND': 'noninteractive'}
-
-    def run(argv, cwd=None):
-        return module.run_command(argv, cwd=cwd, environ_update=env)
-
-    repo = OsPackageRepo(params['path'], params['scratch'], family, run, module.get_bin_path,
-                         collect=params['collect'], prune=params['prune'], check_mode=module.check_mode)
-    try:
-        result = repo.apply()
-    except (OsPackagesError, OSError) as exc:
-        module.fail_json(msg='os_package_repo: %s' % exc, actions=repo.actions)
-    module.exit_json(**result)
+    run_module(module, OsPackageRepo, prefix='os_package_repo')
 
 
 if __name__ == '__main__':

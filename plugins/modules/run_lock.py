@@ -81,11 +81,8 @@ stale:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._run_lock import (
-    RunLock,
-    RunLockError,
-    playbook_process,
-)
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._run_lock import RunLock
 
 
 def main():
@@ -96,17 +93,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    owner = playbook_process()
-    if owner is None:
-        module.fail_json(msg='run_lock: no ansible-playbook process among the ancestors of this module '
-                             '(it must run on the master with the local connection)')
-    try:
-        result = RunLock(module.params['path'], module.params['state'], owner, check_mode=module.check_mode).run()
-    except RunLockError as exc:
-        module.fail_json(msg=exc.msg, holder=exc.holder)
-    if result['stale']:
-        module.warn('took over the stale lock {0} of pid {1}, which no longer runs'.format(result['path'], result['holder'].get('pid')))
-    module.exit_json(**result)
+    run_module(module, RunLock)
 
 
 if __name__ == '__main__':

@@ -207,11 +207,11 @@ stderr:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import (
     DEFAULT_PROVISION_DIR,
     WarewulfImage,
-    run_module,
 )
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():

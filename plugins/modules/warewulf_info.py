@@ -106,11 +106,11 @@ imported_kernels:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import (
     DEFAULT_PROVISION_DIR,
     WarewulfInfo,
-    run_module,
 )
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():

@@ -175,10 +175,10 @@ stderr:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import (
     WarewulfKernel,
-    run_module,
 )
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():

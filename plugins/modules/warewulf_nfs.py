@@ -203,8 +203,9 @@ from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_nfs import 
     DEFAULT_MOUNT_OPTIONS,
     DEFAULT_NODES_CONF,
     DEFAULT_OVERLAYS_DIR,
-    run_nfs_module,
+    WarewulfNfs,
 )
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
 
 
 def main():
@@ -223,7 +224,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_nfs_module(module)
+    run_module(module, WarewulfNfs)
 
 
 if __name__ == '__main__':

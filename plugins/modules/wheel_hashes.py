@@ -109,7 +109,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._wheel_hashes import run_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import run_module
+from ansible_collections.hpcllm.webui.plugins.module_utils._wheel_hashes import WheelHashes
 
 
 def main():
@@ -123,7 +124,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module)
+    run_module(module, WheelHashes, prefix='wheel_hashes')
 
 
 if __name__ == '__main__':

@@ -314,7 +314,7 @@ class FillsUp:
 def test_a_full_disk_mid_transfer_is_the_error_raised(hub, tmp_path):
     """The bytes are written by a second thread while the next ones arrive: its error must reach the caller
     (hf_model reports it as "disk full"), not be lost or turned into a network error."""
-    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_hub import HubClient
+    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model_hub import HubClient
 
     big = random.Random(5).randbytes(8 * 1024 * 1024)
     commit = hub.commit(REPO, "main", {"big.safetensors": big})

@@ -1,4 +1,4 @@
-"""Tests of module_utils._bundle on tmp trees with real git and tar: export, import, failures, resume."""
+"""Tests of module_utils._bundle_* on tmp trees with real git and tar: export, import, failures, resume."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.hpcllm.webui.plugins.module_utils import _bundle
-from ansible_collections.hpcllm.webui.plugins.module_utils._bundle import (
+from ansible_collections.hpcllm.webui.plugins.module_utils import _bundle_archive, _bundle_export
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_archive import (
     GIT_BUNDLE,
     GIT_MIRROR,
     BundleError,
-    BundleExport,
-    BundleImport,
-    BundleVerify,
     safe_relpath,
 )
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_export import BundleExport
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_import import BundleImport
+from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_verify import BundleVerify
 from ansible_collections.hpcllm.webui.plugins.module_utils._deploy_lock import DeployLock
 from lock_tree import git, make_root, sha256
 
@@ -103,7 +103,7 @@ def test_roundtrip_same_sha256(tree, tmp_path):
     mirror = tmp_path / "mirror"
     check = BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}, check_mode=True).run()
     assert check["changed"] is True and not mirror.exists()
-    result = BundleImport({"src": str(dest), "dest": str(mirror), "checksum": _bundle.sha256_file(str(dest))}).run()
+    result = BundleImport({"src": str(dest), "dest": str(mirror), "checksum": _bundle_archive.sha256_file(str(dest))}).run()
     assert result["changed"] is True and result["webui_commit"] == tree.commit
     assert (mirror / "python" / "Python-3.11.2.tgz").read_bytes() == tree.tarball.read_bytes()
     for wheel, digest in tree.wheels.items():
@@ -193,7 +193,7 @@ def test_checksum_of_the_archive(tree, tmp_path):
 def test_interrupted_export_resumes(tree, tmp_path, monkeypatch):
     dest = tmp_path / "bundle.tar"
     params = _export_params(tree, dest, models=True)
-    real_copy = _bundle.copy_hashed
+    real_copy = _bundle_export.copy_hashed
     calls = []
 
     def dying_copy(src, staged):
@@ -202,7 +202,7 @@ def test_interrupted_export_resumes(tree, tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real_copy(src, staged)
 
-    monkeypatch.setattr(_bundle, "copy_hashed", dying_copy)
+    monkeypatch.setattr(_bundle_export, "copy_hashed", dying_copy)
     with pytest.raises(KeyboardInterrupt):
         BundleExport(params).run()
     assert not dest.exists()
@@ -219,7 +219,7 @@ def test_interrupted_export_resumes(tree, tmp_path, monkeypatch):
         copied_again.append(os.path.relpath(staged_path, staging))
         return real_copy(src, staged_path)
 
-    monkeypatch.setattr(_bundle, "copy_hashed", counting_copy)
+    monkeypatch.setattr(_bundle_export, "copy_hashed", counting_copy)
     result = BundleExport(params).run()
     assert result["changed"] is True
     assert set(staged) <= set(result["kept"]) and not set(staged) & set(copied_again)

@@ -17,8 +17,8 @@ import textwrap
 
 import pytest
 
-from ansible_collections.hpcllm.webui.plugins.module_utils import cuda_relocate as cr
-from ansible_collections.hpcllm.webui.plugins.module_utils.cuda_relocate import (
+from ansible_collections.hpcllm.webui.plugins.module_utils import _cuda_relocate as cr
+from ansible_collections.hpcllm.webui.plugins.module_utils._cuda_relocate import (
     Relocation,
     RelocateError,
     State,
@@ -398,7 +398,7 @@ def test_real_cross_filesystem_move_to_tmpfs(paths):
     (tmp / "opt").mkdir()
     out = _in_namespace(tmp, "mount -t tmpfs -o size=64m tmpfs {0}".format(tmp / "opt"), """
         import json, os, sys
-        from ansible_collections.hpcllm.webui.plugins.module_utils.cuda_relocate import Relocation
+        from ansible_collections.hpcllm.webui.plugins.module_utils._cuda_relocate import Relocation
         src, dest = {src!r}, {dest!r}
         first = Relocation(src, dest, link="/opt/cuda/cuda-12.3").run()
         second = Relocation(src, dest, link="/opt/cuda/cuda-12.3").run()
@@ -421,7 +421,7 @@ def test_real_bind_mounted_opt_is_left_in_place(tmp_path):
     image_opt.mkdir(parents=True)
     out = _in_namespace(tmp_path, "mount --bind {0} {1}".format(master_opt, image_opt), """
         import json
-        from ansible_collections.hpcllm.webui.plugins.module_utils.cuda_relocate import Relocation
+        from ansible_collections.hpcllm.webui.plugins.module_utils._cuda_relocate import Relocation
         print(json.dumps(Relocation({src!r}, {dest!r}).run()))
     """.format(src=str(image_opt / "nvidia" / "nsight-systems" / "2023.3.1"), dest=str(nsight)))
     assert out["changed"] is False and out["situation"] == "in_place" and out["bytes_removed"] == 0
@@ -435,7 +435,7 @@ def test_real_bind_mount_of_the_same_filesystem_falls_back_to_a_copy(paths):
     (tmp / "opt-real").mkdir()
     out = _in_namespace(tmp, "mount --bind {0} {1}".format(tmp / "opt-real", tmp / "opt"), """
         import json
-        from ansible_collections.hpcllm.webui.plugins.module_utils.cuda_relocate import Relocation
+        from ansible_collections.hpcllm.webui.plugins.module_utils._cuda_relocate import Relocation
         print(json.dumps(Relocation({src!r}, {dest!r}, link="/opt/cuda/cuda-12.3").run()))
     """.format(src=paths["src"], dest=paths["dest"]))
     assert out["situation"] == "move" and out["method"] == "copy"

@@ -1,4 +1,4 @@
-"""Table-driven unit tests of plugins/module_utils/hf_model.py (no network: a fake hub client)."""
+"""Table-driven unit tests of plugins/module_utils/_hf_model.py (no network: a fake hub client)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections import namedtuple
 
 import pytest
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.hf_model import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model import (
     MANIFEST_NAME,
     TMP_NAME,
     HfModel,
@@ -444,7 +444,7 @@ def test_runner_not_writable(tmp_path, monkeypatch):
     ],
 )
 def test_hashing_writer(tmp_path, path, ops, valid):
-    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_hub import HashingWriter
+    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model_hub import HashingWriter
 
     data = WEIGHTS if path.endswith(".safetensors") else OLD
     entry = entry_for(path, data)

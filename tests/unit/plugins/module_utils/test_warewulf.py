@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import (
     WW_ENV,
     WarewulfCommands,
     WarewulfError,

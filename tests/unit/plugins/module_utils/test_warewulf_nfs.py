@@ -22,7 +22,7 @@ from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_nfs import 
     overlay_sources,
     plan_change,
 )
-from ansible_collections.hpcllm.webui.plugins.module_utils.warewulf import WW_ENV, WarewulfError
+from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import WW_ENV, WarewulfError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "warewulf_nfs"
 CONF = "/etc/warewulf/warewulf.conf"

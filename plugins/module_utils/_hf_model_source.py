@@ -19,8 +19,8 @@ import os
 import re
 import stat
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._hf_hub import HashingWriter
-from ansible_collections.hpcllm.webui.plugins.module_utils.hf_model import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model_hub import HashingWriter
+from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model import (
     MANIFEST_NAME,
     HfModelError,
     check_inside,

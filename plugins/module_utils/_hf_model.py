@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Logic of hpcllm.webui.hf_model: plan and apply an idempotent download of one Hub repo revision.
 
-The remote side (listing, downloads) lives in _hf_hub.py; everything here works on plain data
+The remote side (listing, downloads) lives in _hf_model_hub.py; everything here works on plain data
 so that it can be unit tested without a network: repo id and path validation, pattern
 selection, the manifest, the plan (remote listing against the manifest and the disk) and
 the runner that applies the plan.
@@ -24,8 +24,12 @@ import shutil
 import stat
 import tempfile
 import threading
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.hpcllm.webui.plugins.module_utils._files import hash_file, nearest_existing
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
 MANIFEST_NAME = ".hf_model.json"
 TMP_NAME = ".hf_model.tmp"
@@ -39,13 +43,8 @@ _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class HfModelError(Exception):
+class HfModelError(ModuleFailure):
     """A failure to report through fail_json; `result` holds extra return values."""
-
-    def __init__(self, msg, **result):
-        super(HfModelError, self).__init__(msg)
-        self.msg = msg
-        self.result = result
 
 
 # --------------------------------------------------------------------------- validation
@@ -288,8 +287,8 @@ def _prune(dest, paths):
 
 # --------------------------------------------------------------------------- runner
 def _source_factory(source, allow_patterns, ignore_patterns):
-    # imported here: _hf_source imports this module
-    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_source import SourceClient
+    # imported here: _hf_model_source imports this module
+    from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model_source import SourceClient
     return SourceClient(source, allow_patterns, ignore_patterns)
 
 
@@ -314,11 +313,32 @@ class HfModel(object):
         self.result = {"changed": False, "dest": self.dest, "repo_id": self.repo_id, "revision": self.revision,
                        "commit": None, "files": [], "downloaded": [], "bytes_downloaded": 0, "removed": [], "actions": []}
 
+    @classmethod
+    def from_module(cls, module):
+        def hub_factory(endpoint, token, timeout):
+            try:
+                from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model_hub import HubClient
+            except ImportError:
+                raise HfModelError(missing_required_lib("huggingface_hub"), exception=traceback.format_exc())
+            return HubClient(endpoint, token, timeout)
+        return cls(module.params, check_mode=module.check_mode, diff_mode=module._diff, hub_factory=hub_factory)
+
     def fail(self, reason, **extra):
         """Raise an error whose message names the repo and the revision."""
         raise HfModelError("hf_model %s (revision %s): %s" % (self.repo_id, self.revision, reason), **extra)
 
     def run(self):
+        """The result; an HfModelError carries the result so far (what was downloaded: changed)."""
+        try:
+            return self._run()
+        except HfModelError as exc:
+            failed = dict(self.result)
+            failed.update(exc.result)
+            failed.pop("retry", None)
+            failed["changed"] = bool(exc.result.get("downloaded"))
+            raise HfModelError(exc.msg, **failed)
+
+    def _run(self):
         reason = validate_repo_id(self.repo_id)
         if reason:
             self.fail("invalid repo_id %r: %s" % (self.repo_id, reason))

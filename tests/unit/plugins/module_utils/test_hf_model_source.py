@@ -1,4 +1,4 @@
-"""Table-driven unit tests of hf_model's `source` option (plugins/module_utils/_hf_source.py): no network, no huggingface_hub."""
+"""Table-driven unit tests of hf_model's `source` option (plugins/module_utils/_hf_model_source.py): no network, no huggingface_hub."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections import namedtuple
 
 import pytest
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._hf_source import SourceClient
-from ansible_collections.hpcllm.webui.plugins.module_utils.hf_model import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model_source import SourceClient
+from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model import (
     MANIFEST_NAME,
     TMP_NAME,
     HfModel,

@@ -36,7 +36,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.hpcllm.webui.plugins.module_utils.hf_model import HfModelError, remote_entry
+from ansible_collections.hpcllm.webui.plugins.module_utils._hf_model import HfModelError, remote_entry
 
 LIBRARY_NAME = "hpcllm.webui.hf_model"
 TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)

@@ -1,4 +1,4 @@
-"""module_utils._os_packages: .deb parsing and the flat Packages index on tiny real packages built with
+"""module_utils._os_package_repo: .deb parsing and the flat Packages index on tiny real packages built with
 dpkg-deb, the command lines of the collect (apt and dnf, recorded output), its skip/prune/fail paths."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.hpcllm.webui.plugins.module_utils._os_packages import (
+from ansible_collections.hpcllm.webui.plugins.module_utils._os_package_repo import (
     DEB_INDEX,
     DEB_INDEX_GZ,
     OsPackageRepo,
-    OsPackagesError,
+    OsPackageRepoError,
     apt_download_argv,
     createrepo_argv,
     deb_control,
@@ -105,7 +105,7 @@ def test_command_lines_keep_state_in_scratch():
 def test_parse_control_continuations():
     fields = parse_control("Package: a\nConffiles:\n /etc/a 0123\nDescription: short\n long\n .\n")
     assert fields == [("Package", "a"), ("Conffiles", "\n /etc/a 0123"), ("Description", "short\n long\n .")]
-    with pytest.raises(OsPackagesError, match="continuation"):
+    with pytest.raises(OsPackageRepoError, match="continuation"):
         parse_control(" starts badly\n")
 
 
@@ -175,10 +175,10 @@ def test_write_index_deterministic_and_idempotent(repo, tmp_path):
 def test_corrupt_deb_fails_naming_it(repo):
     deb = build_deb(repo, "tinypkg", "1.0", "xz")
     deb.write_bytes(deb.read_bytes()[:200])
-    with pytest.raises(OsPackagesError, match="tinypkg_1.0_all.deb"):
+    with pytest.raises(OsPackageRepoError, match="tinypkg_1.0_all.deb"):
         render_deb_index(str(repo))
     deb.write_bytes(b"not a package")
-    with pytest.raises(OsPackagesError, match=r"tinypkg_1.0_all.deb: not a Debian package"):
+    with pytest.raises(OsPackageRepoError, match=r"tinypkg_1.0_all.deb: not a Debian package"):
         render_deb_index(str(repo))
 
 
@@ -245,7 +245,7 @@ def test_collect_downloads_missing_prunes_and_is_idempotent(tmp_path):
 def test_collect_fails_naming_the_unavailable_package(tmp_path):
     system = FakeSystem([("gone", "amd64", "0.9")], fail_download="0.9")
     repo = OsPackageRepo(str(tmp_path / "b"), str(tmp_path / "s"), "Debian", system.run, system.which)
-    with pytest.raises(OsPackagesError, match=r"E: Version '0.9' for 'gone' was not found"):
+    with pytest.raises(OsPackageRepoError, match=r"E: Version '0.9' for 'gone' was not found"):
         repo.apply()
     assert not any(p.name.endswith(".deb") for p in (tmp_path / "b").iterdir())
 
@@ -262,12 +262,12 @@ def test_el_without_createrepo_fails_naming_it(tmp_path):
         return None if name == "createrepo_c" else f"/usr/bin/{name}"
 
     repo = OsPackageRepo(str(folder), str(tmp_path / "s"), "RedHat", run, which)
-    with pytest.raises(OsPackagesError, match="createrepo_c is not installed"):
+    with pytest.raises(OsPackageRepoError, match="createrepo_c is not installed"):
         repo.apply()
 
 
 def test_index_only_on_missing_folder_fails(tmp_path):
     repo = OsPackageRepo(str(tmp_path / "nope"), str(tmp_path / "s"), "Debian", None, None, collect=False)
-    with pytest.raises(OsPackagesError, match="nope does not exist"):
+    with pytest.raises(OsPackageRepoError, match="nope does not exist"):
         repo.apply()
     assert os.path.isdir(tmp_path)

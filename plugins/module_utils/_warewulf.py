@@ -16,6 +16,7 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_fs import (
     find_kernels,
     mounts_below,
@@ -37,22 +38,36 @@ _LOG_PREFIX_RE = re.compile(r'^\[?(ERROR|WARN|WARNING|SERV|INFO|DEBUG|VERBOSE)\]
 _TABLE_HEADERS = ('CONTAINER NAME', 'IMAGE NAME', 'KERNEL NAME')
 
 
-class WarewulfError(Exception):
+class WarewulfError(ModuleFailure):
     """A failure, with the command, rc, stdout and stderr when a command failed."""
 
-    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None):
-        super(WarewulfError, self).__init__(msg)
-        self.msg = msg
+    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None, **result):
+        if cmd is not None:
+            result.update(cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+        super(WarewulfError, self).__init__(msg, **result)
         self.cmd = cmd
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
 
-    def as_result(self):
-        result = {'msg': self.msg}
-        if self.cmd is not None:
-            result.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
-        return result
+
+class WarewulfLogic(object):
+    """What the Warewulf modules share: built from the module with a wwctl runner; its warnings."""
+
+    def __init__(self, module, runner=None):
+        self.module = module
+        self.params = module.params
+        self.runner = runner or WarewulfRunner(module)
+        self._warnings = []
+
+    @classmethod
+    def from_module(cls, module):
+        return cls(module)
+
+    @property
+    def warnings(self):
+        """The runner's warnings (an unknown version) and the logic's own."""
+        return self.runner.warnings + self._warnings
 
 
 # ---------------------------------------------------------------------------------------
@@ -286,13 +301,11 @@ class WarewulfRunner(object):
 # Image
 
 
-class WarewulfImage(object):
+class WarewulfImage(WarewulfLogic):
     """Ensure an image exists (import when missing) and optionally is built."""
 
     def __init__(self, module, runner=None, mountinfo=None):
-        self.module = module
-        self.params = module.params
-        self.runner = runner or WarewulfRunner(module)
+        super(WarewulfImage, self).__init__(module, runner)
         self._mountinfo = mountinfo
         self.actions = []
         self.changed = False
@@ -443,21 +456,18 @@ class WarewulfImage(object):
 # Kernel
 
 
-class WarewulfKernel(object):
+class WarewulfKernel(WarewulfLogic):
     """Report the kernels in an image; on 4.4/4.5 import one from the image when asked."""
 
     def __init__(self, module, runner=None):
-        self.module = module
-        self.params = module.params
-        self.runner = runner or WarewulfRunner(module)
+        super(WarewulfKernel, self).__init__(module, runner)
         self.actions = []
-        self.warnings = []
 
     def run(self):
         params = self.params
         version = self.runner.detect()
         commands = self.runner.commands
-        result = {'changed': False, 'version': version, 'actions': self.actions, 'warnings': self.warnings,
+        result = {'changed': False, 'version': version, 'actions': self.actions,
                   'image': params['image'], 'rootfs': None, 'kernels': [], 'kernel_version': None,
                   'kernel_name': None, 'imported_kernels': []}
 
@@ -477,7 +487,7 @@ class WarewulfKernel(object):
 
         if not commands.has_kernel_command:
             if params['state'] == 'imported':
-                self.warnings.append('Warewulf {0} has no wwctl kernel: nodes boot the kernel found in the image; nothing imported'.format(version))
+                self._warnings.append('Warewulf {0} has no wwctl kernel: nodes boot the kernel found in the image; nothing imported'.format(version))
             return result
 
         listed = self._kernel_list()
@@ -507,7 +517,7 @@ class WarewulfKernel(object):
         name = params['kernel_name'] or params['kernel_version']
         listed = self._kernel_list()
         result.update(kernel_version=params['kernel_version'], kernel_name=name, imported_kernels=listed)
-        self.warnings.append('importing the master\'s kernel {0}: nodes will not boot the image\'s own kernel and modules'.format(
+        self._warnings.append('importing the master\'s kernel {0}: nodes will not boot the image\'s own kernel and modules'.format(
             params['kernel_version']))
         return self._import(result, params['kernel_version'], name, image=None, listed=listed)
 
@@ -534,13 +544,8 @@ class WarewulfKernel(object):
 # Info
 
 
-class WarewulfInfo(object):
+class WarewulfInfo(WarewulfLogic):
     """Read-only: version, images with rootfs, built image file and kernels, imported kernels."""
-
-    def __init__(self, module, runner=None):
-        self.module = module
-        self.params = module.params
-        self.runner = runner or WarewulfRunner(module)
 
     def run(self):
         version = self.runner.detect()
@@ -566,21 +571,3 @@ class WarewulfInfo(object):
             dummy, stdout, dummy = self.runner.run(commands.kernel_list())
             imported = parse_kernel_list(stdout)
         return {'changed': False, 'version': version, 'noun': commands.noun, 'images': images, 'imported_kernels': imported}
-
-
-def run_module(module, logic):
-    """Run logic(module).run() and exit the module with its result, or fail with the command's details
-    (plus whatever result the error carries); warnings are shown either way."""
-    instance = logic(module)
-    try:
-        result = instance.run()
-    except WarewulfError as exc:
-        result = exc.as_result()
-        failed = True
-    else:
-        failed = False
-    for warning in instance.runner.warnings + result.pop('warnings', []):
-        module.warn(warning)
-    if failed:
-        module.fail_json(**result)
-    module.exit_json(**result)

@@ -22,6 +22,8 @@ import re
 import tarfile
 import tempfile
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
+
 DEB_INDEX = 'Packages'
 DEB_INDEX_GZ = 'Packages.gz'
 PARTIAL = '.partial'
@@ -33,7 +35,7 @@ DPKG_QUERY_FORMAT = '${db:Status-Abbrev}\\t${Package}\\t${Architecture}\\t${Vers
 RPM_QUERY_FORMAT = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n'
 
 
-class OsPackagesError(Exception):
+class OsPackageRepoError(ModuleFailure):
     """A failure with a message for the user (names the file, package or command)."""
 
 
@@ -43,21 +45,21 @@ def _ar_members(path):
     """Yield (name, bytes) of the members of an ar archive (a .deb)."""
     with open(path, 'rb') as handle:
         if handle.read(len(AR_MAGIC)) != AR_MAGIC:
-            raise OsPackagesError('%s: not a Debian package (no ar archive header)' % path)
+            raise OsPackageRepoError('%s: not a Debian package (no ar archive header)' % path)
         while True:
             header = handle.read(AR_HEADER_SIZE)
             if not header:
                 return
             if len(header) != AR_HEADER_SIZE or header[58:60] != b'`\n':
-                raise OsPackagesError('%s: truncated or corrupt ar archive' % path)
+                raise OsPackageRepoError('%s: truncated or corrupt ar archive' % path)
             name = header[0:16].decode('ascii', 'replace').strip().rstrip('/')
             try:
                 size = int(header[48:58].decode('ascii').strip())
             except ValueError:
-                raise OsPackagesError('%s: corrupt ar member header for %r' % (path, name))
+                raise OsPackageRepoError('%s: corrupt ar member header for %r' % (path, name))
             data = handle.read(size)
             if len(data) != size:
-                raise OsPackagesError('%s: truncated ar member %s' % (path, name))
+                raise OsPackageRepoError('%s: truncated ar member %s' % (path, name))
             if size % 2:
                 handle.read(1)
             yield name, data
@@ -72,7 +74,7 @@ def _decompress_zstd(path, data):
     try:
         import zstandard  # pylint: disable=import-error
     except ImportError:
-        raise OsPackagesError(
+        raise OsPackageRepoError(
             '%s: control.tar.zst is not supported here (needs Python 3.14 or the zstandard module);'
             ' Debian and Ubuntu packages before 21.10 use xz or gz' % path)
     return zstandard.ZstdDecompressor().decompressobj().decompress(data)
@@ -88,16 +90,16 @@ def deb_control(path):
             data, suffix = _decompress_zstd(path, data), ''
         modes = {'': 'r:', '.gz': 'r:gz', '.xz': 'r:xz', '.bz2': 'r:bz2'}
         if suffix not in modes:
-            raise OsPackagesError('%s: unsupported control member %s' % (path, name))
+            raise OsPackageRepoError('%s: unsupported control member %s' % (path, name))
         try:
             with tarfile.open(fileobj=io.BytesIO(data), mode=modes[suffix]) as tar:
                 for member in tar.getmembers():
                     if member.isfile() and member.name in ('./control', 'control'):
                         return tar.extractfile(member).read().decode('utf-8')
         except (tarfile.TarError, EOFError, OSError, UnicodeDecodeError) as exc:
-            raise OsPackagesError('%s: cannot read %s: %s' % (path, name, exc))
-        raise OsPackagesError('%s: %s holds no control file' % (path, name))
-    raise OsPackagesError('%s: not a Debian package (no control.tar member)' % path)
+            raise OsPackageRepoError('%s: cannot read %s: %s' % (path, name, exc))
+        raise OsPackageRepoError('%s: %s holds no control file' % (path, name))
+    raise OsPackageRepoError('%s: not a Debian package (no control.tar member)' % path)
 
 
 def parse_control(text):
@@ -108,12 +110,12 @@ def parse_control(text):
             continue
         if line[0] in ' \t':
             if not fields:
-                raise OsPackagesError('control starts with a continuation line: %r' % line)
+                raise OsPackageRepoError('control starts with a continuation line: %r' % line)
             fields[-1] = (fields[-1][0], fields[-1][1] + '\n' + line.rstrip())
             continue
         field, sep, value = line.partition(':')
         if not sep:
-            raise OsPackagesError('control line without a field name: %r' % line)
+            raise OsPackageRepoError('control line without a field name: %r' % line)
         fields.append((field.strip(), value.strip()))
     return fields
 
@@ -139,7 +141,7 @@ def deb_stanza(folder, filename):
     values = dict(fields)
     for required in ('Package', 'Version', 'Architecture'):
         if not values.get(required):
-            raise OsPackagesError('%s: control has no %s field' % (path, required))
+            raise OsPackageRepoError('%s: control has no %s field' % (path, required))
     size, md5, sha1, sha256 = _file_sums(path)
     added = list(zip(FILE_FIELDS, ('./' + filename, str(size), md5, sha1, sha256)))
     body = [item for item in fields if item[0] not in FILE_FIELDS and item[0] != 'Description']
@@ -304,7 +306,7 @@ class OsPackageRepo(object):
         self.path = path
         self.scratch = scratch
         self.family = family
-        self.run = run
+        self.run_cmd = run
         self.which = which
         self.collect = collect
         self.prune = prune
@@ -315,10 +317,10 @@ class OsPackageRepo(object):
         self.packages = []
 
     def _command(self, argv, what, cwd=None):
-        rc, out, err = self.run(argv, cwd=cwd)
+        rc, out, err = self.run_cmd(argv, cwd=cwd)
         if rc != 0:
             detail = error_lines(out + '\n' + err) or [(err or out).strip()]
-            raise OsPackagesError('%s failed (rc=%s, command: %s): %s' % (what, rc, ' '.join(argv[:6]) + ' ...', '; '.join(detail)))
+            raise OsPackageRepoError('%s failed (rc=%s, command: %s): %s' % (what, rc, ' '.join(argv[:6]) + ' ...', '; '.join(detail)))
         return out
 
     def _installed(self):
@@ -350,7 +352,7 @@ class OsPackageRepo(object):
             self._command(dnf_download_argv(dnf, self.scratch, partial, specs), 'dnf download of the installed versions')
         lacking = [name for name in wanted_files if not os.path.isfile(os.path.join(partial, name))]
         if lacking:
-            raise OsPackagesError('the download did not produce %s (in %s)' % (', '.join(lacking), partial))
+            raise OsPackageRepoError('the download did not produce %s (in %s)' % (', '.join(lacking), partial))
         for name in wanted_files:
             os.replace(os.path.join(partial, name), os.path.join(self.path, name))
         for name in os.listdir(partial):
@@ -368,11 +370,31 @@ class OsPackageRepo(object):
             return []
         createrepo = self.which('createrepo_c', False)
         if not createrepo:
-            raise OsPackagesError('createrepo_c is not installed in this system: install it (package createrepo_c)'
+            raise OsPackageRepoError('createrepo_c is not installed in this system: install it (package createrepo_c)'
                                   ' to index the rpms of %s' % self.path)
         if not self.check_mode:
             self._command(createrepo_argv(createrepo, self.path), 'createrepo_c')
         return ['createrepo_c %s' % self.path]
+
+    @classmethod
+    def from_module(cls, module):
+        params = module.params
+        if not os.path.isabs(params['path']):
+            raise OsPackageRepoError('path must be absolute (got %s)' % params['path'])
+        family = params['family'] or ('Debian' if module.get_bin_path('dpkg-query') else 'RedHat')
+        env = {'LANG': 'C', 'LC_ALL': 'C', 'LANGUAGE': 'C', 'DEBIAN_FRONTEND': 'noninteractive'}
+
+        def run(argv, cwd=None):
+            return module.run_command(argv, cwd=cwd, environ_update=env)
+        return cls(params['path'], params['scratch'], family, run, module.get_bin_path,
+                   collect=params['collect'], prune=params['prune'], check_mode=module.check_mode)
+
+    def run(self):
+        """apply(); a failure (or a file that cannot be written) carries the actions done before it."""
+        try:
+            return self.apply()
+        except (OsPackageRepoError, OSError) as exc:
+            raise OsPackageRepoError(str(exc), actions=self.actions)
 
     def apply(self):
         """Do (or in check mode work out) the collect and the index; returns the module result."""
@@ -398,7 +420,7 @@ class OsPackageRepo(object):
                     os.unlink(os.path.join(self.path, name))
             files_changed = bool(missing or extra)
         elif not os.path.isdir(self.path):
-            raise OsPackagesError('%s does not exist' % self.path)
+            raise OsPackageRepoError('%s does not exist' % self.path)
         if self.check_mode and files_changed:
             self.actions.append('index %s' % self.path)
         else:

@@ -28,6 +28,7 @@ import shutil
 import stat
 
 from ansible_collections.hpcllm.webui.plugins.module_utils._files import HASH_CHUNK, hash_file, nearest_existing
+from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
 PARTIAL_SUFFIX = ".partial"
 MARKER_SUFFIX = ".cuda_relocate"
@@ -55,12 +56,8 @@ STEP_CLEAR_MARKER = "clear_marker"
 COPY_STEPS = [STEP_MARK, STEP_COPY, STEP_VERIFY, STEP_MARK_VERIFIED, STEP_PROMOTE, STEP_REMOVE_SOURCE]
 
 
-class RelocateError(Exception):
+class RelocateError(ModuleFailure):
     """A failure to report through fail_json."""
-
-    def __init__(self, msg):
-        super(RelocateError, self).__init__(msg)
-        self.msg = msg
 
 
 class _CrossDevice(Exception):
@@ -444,8 +441,30 @@ class Relocation(object):
         self.actions = []
         self.result = dict(changed=False, src=self.src, dest=self.dest, link=self.link, situation=None,
                            method="none", bytes_removed=0, bytes_copied=0, files=0, actions=self.actions)
+        self.diff_mode = True
+
+    @classmethod
+    def from_module(cls, module):
+        params = module.params
+        logic = cls(params["src"], params["dest"], link=params["link"], required=params["required"],
+                    verify=params["verify"], check_mode=module.check_mode)
+        logic.diff_mode = module._diff
+        return logic
 
     def run(self):
+        """The result; a RelocateError carries what was done before it (actions, changed)."""
+        try:
+            result = self._relocate()
+        except RelocateError as exc:
+            failed = dict(self.result)
+            failed["changed"] = bool(failed.get("actions"))
+            exc.result.update(failed)
+            raise
+        if not self.diff_mode:
+            result.pop("diff", None)
+        return result
+
+    def _relocate(self):
         state = State(self.src, self.dest, self.link)
         before = state.describe()
         situation, steps = plan(state, required=self.required, force_copy=self.force_copy)
