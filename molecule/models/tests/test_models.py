@@ -392,9 +392,9 @@ def test_a_keys_file_of_an_earlier_release_is_rewritten_with_the_same_secrets(ho
     ignoring case. bob's next launch writes them again as case-sensitive entries with the same
     login and keys: his key works, the key with its letters' case swapped does not."""
     alphabet = string.ascii_letters + string.digits
-    password = "aB" + "".join(secrets.choice(alphabet) for _ in range(22))
-    key = "hpk-Ab" + "".join(secrets.choice(alphabet) for _ in range(38))
-    admin = "hpk-admin-Ab" + "".join(secrets.choice(alphabet) for _ in range(38))
+    password = "aB" + "".join(secrets.choice(alphabet) for dummy in range(22))
+    key = "hpk-Ab" + "".join(secrets.choice(alphabet) for dummy in range(38))
+    admin = "hpk-admin-Ab" + "".join(secrets.choice(alphabet) for dummy in range(38))
     basic = base64.b64encode(f"bob:{password}".encode()).decode()
     old = "".join(line + "\n" for line in (
         "# hpcllm.webui: the UI login and API keys of bob for the web UI servers of " + ROOT + ".",
