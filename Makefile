@@ -62,13 +62,15 @@ yamllint: venv
 ansible-lint: venv link
 	$(BIN)/ansible-lint --profile production --strict
 
-sanity: venv ## ansible-test sanity on a copy laid at ansible_collections/hpcllm/webui
+sanity: venv ## ansible-test sanity on a copy laid at ansible_collections/hpcllm/webui (community.general, which the modules import, beside it)
 	@pipv=$$(grep -oP "pip='\K[0-9.]+" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1); \
 	cache=$$HOME/.ansible/test/cache/get_pip_$${pipv//./_}.py; mkdir -p $$(dirname $$cache); \
 	install -m 0644 tests/sanity/get-pip-offline.py $$cache; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	dest=$$tmp/ansible_collections/hpcllm/webui; mkdir -p $$dest; \
+	dest=$$tmp/ansible_collections/hpcllm/webui; mkdir -p $$dest $$tmp/ansible_collections/community; \
 	git ls-files -co --exclude-standard | rsync -a --files-from=- ./ $$dest/; \
+	ln -s $$(ls -d $(VENV)/lib/python3*/site-packages/ansible_collections/community/general) \
+		$$tmp/ansible_collections/community/general; \
 	cd $$dest && $(BIN)/ansible-test sanity --venv --python 3.11 --color no; \
 	echo "ansible-test sanity: passed (no ignore file)"
 

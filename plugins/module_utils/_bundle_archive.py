@@ -35,8 +35,8 @@ import hashlib
 import json
 import os
 import posixpath
-import subprocess
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._command import argv_runner
 from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
 BUNDLE_FORMAT = 1
@@ -89,20 +89,12 @@ def safe_relpath(path):
     return norm == path and norm != '.' and not norm.startswith('../') and norm != '..'
 
 
-def default_runner(argv, cwd=None):
-    env = dict(os.environ, LANG='C', LC_ALL='C')
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate()
-    return proc.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
-
-
 def render_json(data):
     return json.dumps(data, indent=1, sort_keys=True, separators=(',', ': ')) + '\n'
 
 
 def render_sums(artifacts):
     return ''.join('%s  %s\n' % (artifacts[p]['sha256'], p) for p in sorted(artifacts))
-
 
 
 def describe(manifest, mirror):
@@ -124,23 +116,16 @@ def describe(manifest, mirror):
     )
 
 
-
-def module_runner(module):
-    """run(argv, cwd=None) -> (rc, stdout, stderr) through the module's run_command, with LANG=C."""
-    def run(argv, cwd=None):
-        return module.run_command(argv, cwd=cwd, environ_update={'LANG': 'C', 'LC_ALL': 'C'})
-    return run
-
-
 class BundleLogic(object):
     """What the three bundle modules share: built from the module's parameters with git and a runner."""
 
     def __init__(self, params, check_mode=False, runner=None, git='git'):
         self.p = params
         self.check_mode = check_mode
-        self.run_cmd = runner or default_runner
+        # run(argv, cwd=None) -> (rc, stdout, stderr): _command.argv_runner in the modules
+        self.run_cmd = runner
         self.git = git
 
     @classmethod
     def from_module(cls, module):
-        return cls(module.params, module.check_mode, module_runner(module), module.get_bin_path('git', required=True))
+        return cls(module.params, module.check_mode, argv_runner(module), module.get_bin_path('git', required=True))

@@ -310,4 +310,3 @@ class _BytesReader(object):
         chunk = self.data[self.pos:self.pos + size]
         self.pos += len(chunk)
         return chunk
-

@@ -179,4 +179,3 @@ class BundleImport(BundleLogic):
         os.rename(self.staging, self.dest)
         if old:
             shutil.rmtree(old, ignore_errors=True)
-

@@ -82,4 +82,3 @@ class BundleVerify(BundleLogic):
         self.result['lock_content'] = lock
         self.result['verified'] = 'sha256' if hashing else 'size'
         return self.result
-

@@ -22,6 +22,7 @@ import re
 import tarfile
 import tempfile
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._command import argv_runner
 from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 
 DEB_INDEX = 'Packages'
@@ -300,7 +301,7 @@ class OsPackageRepo(object):
     """Collect and index the packages installed in this system into a folder.
 
     run(argv, cwd=None) -> (rc, stdout, stderr) and which(name, required) are injected (the
-    module's run_command and get_bin_path), so tests can feed recorded output."""
+    module's command runner and get_bin_path), so tests can feed recorded output."""
 
     def __init__(self, path, scratch, family, run, which, collect=True, prune=True, check_mode=False):
         self.path = path
@@ -371,7 +372,7 @@ class OsPackageRepo(object):
         createrepo = self.which('createrepo_c', False)
         if not createrepo:
             raise OsPackageRepoError('createrepo_c is not installed in this system: install it (package createrepo_c)'
-                                  ' to index the rpms of %s' % self.path)
+                                     ' to index the rpms of %s' % self.path)
         if not self.check_mode:
             self._command(createrepo_argv(createrepo, self.path), 'createrepo_c')
         return ['createrepo_c %s' % self.path]
@@ -382,10 +383,7 @@ class OsPackageRepo(object):
         if not os.path.isabs(params['path']):
             raise OsPackageRepoError('path must be absolute (got %s)' % params['path'])
         family = params['family'] or ('Debian' if module.get_bin_path('dpkg-query') else 'RedHat')
-        env = {'LANG': 'C', 'LC_ALL': 'C', 'LANGUAGE': 'C', 'DEBIAN_FRONTEND': 'noninteractive'}
-
-        def run(argv, cwd=None):
-            return module.run_command(argv, cwd=cwd, environ_update=env)
+        run = argv_runner(module, {'DEBIAN_FRONTEND': 'noninteractive'})
         return cls(params['path'], params['scratch'], family, run, module.get_bin_path,
                    collect=params['collect'], prune=params['prune'], check_mode=module.check_mode)
 

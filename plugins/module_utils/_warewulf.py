@@ -16,6 +16,7 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.hpcllm.webui.plugins.module_utils._command import command_runner, run
 from ansible_collections.hpcllm.webui.plugins.module_utils._module import ModuleFailure
 from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_fs import (
     find_kernels,
@@ -26,7 +27,6 @@ from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_fs import (
     volatile_links,
 )
 
-WW_ENV = {'LANG': 'C', 'LC_ALL': 'C'}
 DEFAULT_PROVISION_DIR = '/var/lib/warewulf/provision'
 
 _VERSION_RE = re.compile(r'wwctl version:\s*v?(\d+(?:\.\d+)+)(\S*)')
@@ -240,14 +240,15 @@ class WarewulfRunner(object):
 
     def __init__(self, module, binary='wwctl'):
         self.module = module
-        self.binary = module.get_bin_path(binary, required=True)
+        self._wwctl = command_runner(module, binary)
+        self.binary = self._wwctl.binary
         self.version = None
         self.commands = None
         self.warnings = []
 
     def run(self, args, check=True):
         cmd = [self.binary] + list(args)
-        rc, stdout, stderr = self.module.run_command(cmd, environ_update=dict(WW_ENV))
+        rc, stdout, stderr = run(self._wwctl, args)
         if check and rc != 0:
             raise WarewulfError(failure_message(cmd, rc, stdout, stderr), cmd, rc, stdout, stderr)
         return rc, stdout, stderr
@@ -445,7 +446,7 @@ class WarewulfImage(WarewulfLogic):
             self.actions.append('systemctl restart warewulfd')
             if not self.module.check_mode:
                 cmd = [systemctl, 'restart', 'warewulfd']
-                rc, stdout, stderr = self.module.run_command(cmd, environ_update=dict(WW_ENV))
+                rc, stdout, stderr = run(command_runner(self.module, systemctl), cmd[1:])
                 if rc != 0:
                     raise WarewulfError('systemctl restart warewulfd failed (rc {0}): {1}'.format(rc, stderr.strip()), cmd, rc, stdout, stderr)
             return

@@ -471,8 +471,8 @@ class WarewulfNfs(WarewulfLogic):
             self.actions.append(self._describe(data, path, is_46, not elsewhere, conf))
             if method == 'rewrite':
                 self._warnings.append('{0} was rewritten from its parsed content: its comments and layout are gone '
-                                     '(a line edit could not be verified); {1}'.format(
-                                         conf, 'the backup keeps them' if params['backup'] else 'set backup=true to keep a copy'))
+                                      '(a line edit could not be verified); {1}'.format(
+                                          conf, 'the backup keeps them' if params['backup'] else 'set backup=true to keep a copy'))
             if not self.module.check_mode:
                 if params['backup']:
                     result['backup_file'] = self.module.backup_local(conf)

@@ -37,18 +37,20 @@ author:
   - hpcllm.webui developers (@hpcllm)
 requirements:
   - huggingface_hub >= 1.0 (tested with 2.4); not needed with O(source), O(offline=true) or O(state=absent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Lists the remote revision (read-only requests; with O(source), reads the source's manifest) and reports what
         would be downloaded or removed; writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows the repo, revision, commit and file list recorded in O(dest) before and after.
+  platform:
+    platforms: posix
 options:
   repo_id:
     description:

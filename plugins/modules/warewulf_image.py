@@ -32,6 +32,8 @@ author:
   - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.warewulf
+  - hpcllm.webui.warewulf.provision_dir
 attributes:
   check_mode:
     support: full
@@ -71,12 +73,6 @@ options:
         start of every build until it succeeds, and forces the next build while the record is there.
     type: bool
     default: false
-  provision_dir:
-    description:
-      - Warewulf's provision folder, used to find the built image file for the check mode prediction
-        (C(container/NAME.img) below it, C(images/NAME.img) on 4.6).
-    type: path
-    default: /var/lib/warewulf/provision
   configure_all:
     description:
       - After the image was imported or built by this task, run C(wwctl configure --all).
@@ -97,11 +93,8 @@ options:
       - Off by default and skipped when nothing changed.
     type: bool
     default: false
-requirements:
-  - Warewulf 4.4, 4.5 or 4.6 (C(wwctl)) on the managed host.
 notes:
   - A mount point that is the root file system itself is accepted; mounts below it are not.
-  - Commands run with C(LANG=C) and C(LC_ALL=C) as argument lists.
 seealso:
   - module: hpcllm.webui.warewulf_kernel
 '''

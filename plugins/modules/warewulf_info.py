@@ -20,6 +20,8 @@ author:
   - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.warewulf
+  - hpcllm.webui.warewulf.provision_dir
 attributes:
   check_mode:
     support: full
@@ -35,13 +37,6 @@ options:
     type: list
     elements: str
     default: []
-  provision_dir:
-    description:
-      - Warewulf's provision folder, where the built image files are (C(container/NAME.img), C(images/NAME.img) on 4.6).
-    type: path
-    default: /var/lib/warewulf/provision
-requirements:
-  - Warewulf 4.4, 4.5 or 4.6 (C(wwctl)) on the managed host.
 seealso:
   - module: hpcllm.webui.warewulf_image
   - module: hpcllm.webui.warewulf_kernel

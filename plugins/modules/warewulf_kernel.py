@@ -24,6 +24,7 @@ author:
   - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.warewulf
 attributes:
   check_mode:
     support: full
@@ -69,10 +70,6 @@ options:
       - Warewulf changes the profile even when a later step of the import fails.
     type: bool
     default: false
-requirements:
-  - Warewulf 4.4, 4.5 or 4.6 (C(wwctl)) on the managed host.
-notes:
-  - Commands run with C(LANG=C) and C(LC_ALL=C) as argument lists.
 seealso:
   - module: hpcllm.webui.warewulf_image
 '''

@@ -34,6 +34,7 @@ author:
   - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.warewulf
 attributes:
   check_mode:
     support: full
@@ -102,7 +103,6 @@ options:
     type: bool
     default: true
 requirements:
-  - Warewulf 4.4, 4.5 or 4.6 (C(wwctl)) on the managed host.
   - PyYAML (it comes with ansible-core).
 notes:
   - O(conf) is changed with line edits (comments, order and layout stay) that are verified by parsing the result.

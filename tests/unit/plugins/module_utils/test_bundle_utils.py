@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -24,6 +25,24 @@ from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_import import
 from ansible_collections.hpcllm.webui.plugins.module_utils._bundle_verify import BundleVerify
 from ansible_collections.hpcllm.webui.plugins.module_utils._deploy_lock import DeployLock
 from lock_tree import git, make_root, sha256
+
+
+def local_run(argv, cwd=None):
+    """The logic classes' run(argv, cwd): here a plain subprocess (the modules give them community.general's CmdRunner)."""
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"), check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def export_logic(params, check_mode=False):
+    return BundleExport(params, check_mode, local_run)
+
+
+def import_logic(params, check_mode=False):
+    return BundleImport(params, check_mode, local_run)
+
+
+def verify_logic(params, check_mode=False):
+    return BundleVerify(params, check_mode, local_run)
 
 
 def _export_params(tree, dest, **extra):
@@ -70,9 +89,9 @@ def test_safe_relpath(path, ok):
 def test_export_contents_and_idempotence(tree, tmp_path):
     dest = tmp_path / "bundle.tar"
     params = _export_params(tree, dest, models=True, os_packages=str(tree.os_packages))
-    check = BundleExport(params, check_mode=True).run()
+    check = export_logic(params, check_mode=True).run()
     assert check["changed"] is True and not dest.exists() and not Path(str(dest) + ".partial").exists()
-    first = BundleExport(params).run()
+    first = export_logic(params).run()
     assert first["changed"] is True and dest.exists() and not Path(str(dest) + ".partial").exists()
     members = _members(dest)
     manifest = json.loads(members["bundle.json"])
@@ -90,20 +109,20 @@ def test_export_contents_and_idempotence(tree, tmp_path):
     lock_entry = manifest["artifacts"]["webui/8466cf2-py311-x86_64-cu118.txt"]
     assert lock_entry["kind"] == "webui-lock" and lock_entry["sha256"] == sha256(b"PyYAML==6.0.1\n")
     before = dest.stat().st_mtime_ns
-    second = BundleExport(params).run()
+    second = export_logic(params).run()
     assert second["changed"] is False and dest.stat().st_mtime_ns == before
     # a changed OS package makes the bundle stale
     (tree.os_packages / "Packages").write_text("Package: other\n")
-    assert BundleExport(params).run()["changed"] is True
+    assert export_logic(params).run()["changed"] is True
 
 
 def test_roundtrip_same_sha256(tree, tmp_path):
     dest = tmp_path / "bundle.tar"
-    BundleExport(_export_params(tree, dest, models=True)).run()
+    export_logic(_export_params(tree, dest, models=True)).run()
     mirror = tmp_path / "mirror"
-    check = BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}, check_mode=True).run()
+    check = import_logic({"src": str(dest), "dest": str(mirror), "checksum": None}, check_mode=True).run()
     assert check["changed"] is True and not mirror.exists()
-    result = BundleImport({"src": str(dest), "dest": str(mirror), "checksum": _bundle_archive.sha256_file(str(dest))}).run()
+    result = import_logic({"src": str(dest), "dest": str(mirror), "checksum": _bundle_archive.sha256_file(str(dest))}).run()
     assert result["changed"] is True and result["webui_commit"] == tree.commit
     assert (mirror / "python" / "Python-3.11.2.tgz").read_bytes() == tree.tarball.read_bytes()
     for wheel, digest in tree.wheels.items():
@@ -123,7 +142,7 @@ def test_roundtrip_same_sha256(tree, tmp_path):
     clone = tmp_path / "clone"
     git("clone", "-q", str(bare), str(clone))
     assert git("-C", str(clone), "rev-parse", "HEAD") == tree.commit
-    assert BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}).run()["changed"] is False
+    assert import_logic({"src": str(dest), "dest": str(mirror), "checksum": None}).run()["changed"] is False
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
@@ -132,7 +151,7 @@ def test_export_of_a_checkout_owned_by_the_run_user(tree, tmp_path):
     for path in [tree.root / "text-generation-webui", *(tree.root / "text-generation-webui").rglob("*")]:
         os.lchown(path, 65534, 65534)
     dest = tmp_path / "bundle.tar"
-    result = BundleExport(_export_params(tree, dest)).run()
+    result = export_logic(_export_params(tree, dest)).run()
     assert result["changed"] is True and GIT_BUNDLE in result["copied"]
 
 
@@ -140,29 +159,29 @@ def test_export_of_a_checkout_owned_by_the_run_user(tree, tmp_path):
                                     "wheelhouse/Markdown-3.4.4-py3-none-any.whl"])
 def test_corrupt_artifact_fails_naming_it_nothing_unpacked(tree, tmp_path, victim):
     good = tmp_path / "bundle.tar"
-    BundleExport(_export_params(tree, good)).run()
+    export_logic(_export_params(tree, good)).run()
     bad = tmp_path / "bad.tar"
     _rewrite(good, bad, change=victim)
     mirror = tmp_path / "mirror"
     with pytest.raises(BundleError, match=r"artifact %s has sha256 [0-9a-f]{64} .* the bundle is corrupt; nothing was imported"
                        % victim.replace(".", r"\.")):
-        BundleImport({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
+        import_logic({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
     assert not mirror.exists() and not Path(str(mirror) + ".partial").exists()
 
 
 def test_corrupt_bundle_leaves_a_previous_import_alone(tree, tmp_path):
     good = tmp_path / "bundle.tar"
-    BundleExport(_export_params(tree, good)).run()
+    export_logic(_export_params(tree, good)).run()
     mirror = tmp_path / "mirror"
-    BundleImport({"src": str(good), "dest": str(mirror), "checksum": None}).run()
+    import_logic({"src": str(good), "dest": str(mirror), "checksum": None}).run()
     listing = sorted(str(p.relative_to(mirror)) for p in mirror.rglob("*"))
     (tree.root / "hpcllm-lock.json").write_text((tree.root / "hpcllm-lock.json").read_text().replace('"format"', '"format" ', 1))
     other = tmp_path / "other.tar"
-    BundleExport(_export_params(tree, other)).run()
+    export_logic(_export_params(tree, other)).run()
     bad = tmp_path / "bad.tar"
     _rewrite(other, bad, change="python/Python-3.11.2.tgz")
     with pytest.raises(BundleError, match="artifact python/Python-3.11.2.tgz has sha256"):
-        BundleImport({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
+        import_logic({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
     assert sorted(str(p.relative_to(mirror)) for p in mirror.rglob("*")) == listing
 
 
@@ -173,20 +192,20 @@ def test_corrupt_bundle_leaves_a_previous_import_alone(tree, tmp_path):
 ])
 def test_missing_or_unexpected_member_fails_before_writing(tree, tmp_path, change, message):
     good = tmp_path / "bundle.tar"
-    BundleExport(_export_params(tree, good)).run()
+    export_logic(_export_params(tree, good)).run()
     bad = tmp_path / "bad.tar"
     _rewrite(good, bad, **change)
     mirror = tmp_path / "mirror"
     with pytest.raises(BundleError, match=message.replace(".", r"\.") + ".*nothing was imported"):
-        BundleImport({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
+        import_logic({"src": str(bad), "dest": str(mirror), "checksum": None}).run()
     assert not mirror.exists() and not Path(str(mirror) + ".partial").exists()
 
 
 def test_checksum_of_the_archive(tree, tmp_path):
     good = tmp_path / "bundle.tar"
-    BundleExport(_export_params(tree, good)).run()
+    export_logic(_export_params(tree, good)).run()
     with pytest.raises(BundleError, match="the archive has sha256 [0-9a-f]{64}, not " + "0" * 64):
-        BundleImport({"src": str(good), "dest": str(tmp_path / "m"), "checksum": "0" * 64}).run()
+        import_logic({"src": str(good), "dest": str(tmp_path / "m"), "checksum": "0" * 64}).run()
     assert not (tmp_path / "m").exists()
 
 
@@ -204,7 +223,7 @@ def test_interrupted_export_resumes(tree, tmp_path, monkeypatch):
 
     monkeypatch.setattr(_bundle_export, "copy_hashed", dying_copy)
     with pytest.raises(KeyboardInterrupt):
-        BundleExport(params).run()
+        export_logic(params).run()
     assert not dest.exists()
     staging = Path(str(dest) + ".partial")
     staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
@@ -220,7 +239,7 @@ def test_interrupted_export_resumes(tree, tmp_path, monkeypatch):
         return real_copy(src, staged_path)
 
     monkeypatch.setattr(_bundle_export, "copy_hashed", counting_copy)
-    result = BundleExport(params).run()
+    result = export_logic(params).run()
     assert result["changed"] is True
     assert set(staged) <= set(result["kept"]) and not set(staged) & set(copied_again)
     assert "wheelhouse/Markdown-3.4.4-py3-none-any.whl" in result["copied"] and copied_again
@@ -261,7 +280,7 @@ def test_export_refuses_what_does_not_match_the_lock(tmp_path, breakage, message
         lock["webui"]["lock"] = "../x.txt"
         (made.root / "hpcllm-lock.json").write_text(json.dumps(lock))
     with pytest.raises(BundleError, match=message):
-        BundleExport(params).run()
+        export_logic(params).run()
     assert not (tmp_path / "bundle.tar").exists()
 
 
@@ -269,9 +288,9 @@ def test_export_refuses_what_does_not_match_the_lock(tmp_path, breakage, message
 @pytest.fixture
 def mirror(tree, tmp_path):
     dest = tmp_path / "bundle.tar"
-    BundleExport(_export_params(tree, dest, models=True, os_packages=str(tree.os_packages))).run()
+    export_logic(_export_params(tree, dest, models=True, os_packages=str(tree.os_packages))).run()
     unpacked = tmp_path / "mirror"
-    BundleImport({"src": str(dest), "dest": str(unpacked), "checksum": None}).run()
+    import_logic({"src": str(dest), "dest": str(unpacked), "checksum": None}).run()
     return unpacked
 
 
@@ -282,7 +301,7 @@ def _listing(folder: Path) -> list:
 @pytest.mark.parametrize("verify", ["size", "sha256"])
 def test_verify_describes_the_sources_and_changes_nothing(tree, mirror, verify):
     before = _listing(mirror)
-    result = BundleVerify({"path": str(mirror), "verify": verify}).run()
+    result = verify_logic({"path": str(mirror), "verify": verify}).run()
     assert result["changed"] is False and result["verified"] == verify
     assert result["webui_commit"] == tree.commit and result["python_version"] == "3.11.2"
     assert result["python_tarball"] == str(mirror / "python" / "Python-3.11.2.tgz")
@@ -308,7 +327,7 @@ def test_verify_fails_naming_the_artifact(mirror, damage, verify, message):
         victim.write_bytes(bytes([data[0] ^ 1]) + data[1:])
     before = _listing(mirror)
     with pytest.raises(BundleError, match="bundle %s: %s; nothing was changed" % (mirror, message)):
-        BundleVerify({"path": str(mirror), "verify": verify}).run()
+        verify_logic({"path": str(mirror), "verify": verify}).run()
     assert _listing(mirror) == before
 
 
@@ -317,7 +336,7 @@ def test_verify_size_does_not_read_the_files(mirror):
     victim = mirror / "python" / "Python-3.11.2.tgz"
     data = victim.read_bytes()
     victim.write_bytes(bytes([data[0] ^ 1]) + data[1:])
-    assert BundleVerify({"path": str(mirror), "verify": "size"}).run()["verified"] == "size"
+    assert verify_logic({"path": str(mirror), "verify": "size"}).run()["verified"] == "size"
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -334,7 +353,7 @@ def test_verify_refuses_what_is_not_an_unpacked_bundle(mirror, tmp_path, breakag
     else:
         shutil.rmtree(mirror / GIT_MIRROR)
     with pytest.raises(BundleError, match=message + ".*nothing was changed"):
-        BundleVerify({"path": str(path), "verify": "size"}).run()
+        verify_logic({"path": str(path), "verify": "size"}).run()
 
 
 def test_export_carries_each_image_packages_in_its_folder(tree, tmp_path):
@@ -343,13 +362,13 @@ def test_export_carries_each_image_packages_in_its_folder(tree, tmp_path):
     (lite / "Packages").write_text("Package: hello\n")
     dest = tmp_path / "bundle.tar"
     params = _export_params(tree, dest, image_packages={"compute": str(tree.os_packages), "compute-lite": str(lite)})
-    manifest = BundleExport(params).run()["manifest"]
+    manifest = export_logic(params).run()["manifest"]
     assert manifest["contents"]["os_packages"] is True
     assert {rel for rel in manifest["artifacts"] if rel.startswith("packages/")} == {
         "packages/compute/Packages", "packages/compute/deb/nvidia-kernel-dkms_535.261.03-1_amd64.deb", "packages/compute-lite/Packages"}
     mirror = tmp_path / "mirror"
-    BundleImport({"src": str(dest), "dest": str(mirror), "checksum": None}).run()
-    assert BundleVerify({"path": str(mirror), "verify": "sha256"}).run()["package_folders"] == ["compute", "compute-lite"]
+    import_logic({"src": str(dest), "dest": str(mirror), "checksum": None}).run()
+    assert verify_logic({"path": str(mirror), "verify": "sha256"}).run()["package_folders"] == ["compute", "compute-lite"]
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -358,4 +377,4 @@ def test_export_carries_each_image_packages_in_its_folder(tree, tmp_path):
 ])
 def test_export_refuses_bad_image_packages(tree, tmp_path, extra, message):
     with pytest.raises(BundleError, match=message):
-        BundleExport(_export_params(tree, tmp_path / "b.tar", **extra)).run()
+        export_logic(_export_params(tree, tmp_path / "b.tar", **extra)).run()

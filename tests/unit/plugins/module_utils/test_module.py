@@ -40,10 +40,10 @@ class Logic:
     def make(cls, outcome, warnings=(), refuse=None):
         class Bound(cls):
             @classmethod
-            def from_module(klass, module):
+            def from_module(cls, module):
                 if refuse is not None:
                     raise refuse
-                return klass(outcome, warnings)
+                return cls(outcome, warnings)
         return Bound
 
     def run(self):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import (
-    WW_ENV,
     WarewulfCommands,
     WarewulfError,
     WarewulfImage,
@@ -207,11 +206,12 @@ class FakeModule:
         self.script = script
         self.calls = []
 
-    def get_bin_path(self, name, required=False):
+    def get_bin_path(self, name, required=False, opt_dirs=None):
         return None if name == "systemctl" else "/usr/bin/" + name
 
-    def run_command(self, cmd, environ_update=None):
-        assert environ_update == WW_ENV
+    def run_command(self, cmd, environ_update=None, **kwargs):
+        # through community.general's CmdRunner: an argument list, never localized
+        assert environ_update["LC_ALL"] == "C" and isinstance(cmd, list)
         self.calls.append(cmd[1:])
         return self.script.get(tuple(cmd[1:]), (0, "", ""))
 
@@ -323,10 +323,10 @@ def test_image_import_when_missing_45(tmp_path):
     # after the import, show answers with a path
     original = module.run_command
 
-    def run_command(cmd, environ_update=None):
+    def run_command(cmd, environ_update=None, **kwargs):
         if cmd[1:3] == ["container", "import"]:
             module.script[("container", "show", "r8")] = (0, f"{tmp_path}\n", "")
-        return original(cmd, environ_update)
+        return original(cmd, environ_update, **kwargs)
 
     module.run_command = run_command
     result = WarewulfImage(module, WarewulfRunner(module), mountinfo="").run()
@@ -392,10 +392,10 @@ def test_kernel_import_decisions(tmp_path, version, listed, check_mode, changed,
               (noun, "show", "r8"): (0, f"{rootfs}\n", ""), ("kernel", "list"): (0, listed, "")}
 
     class ListingModule(FakeModule):
-        def run_command(self, cmd, environ_update=None):
+        def run_command(self, cmd, environ_update=None, **kwargs):
             if cmd[1:3] == ["kernel", "import"]:
                 self.script[("kernel", "list")] = (0, "KERNEL NAME KERNEL VERSION NODES\n6.1.0-10 6.1.0-10 0\n", "")
-            return super().run_command(cmd, environ_update)
+            return super().run_command(cmd, environ_update, **kwargs)
 
     module = ListingModule(dict(KERNEL_DEFAULTS), script, check_mode)
     result = WarewulfKernel(module, WarewulfRunner(module)).run()

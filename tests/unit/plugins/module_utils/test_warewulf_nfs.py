@@ -22,7 +22,7 @@ from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf_nfs import 
     overlay_sources,
     plan_change,
 )
-from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import WW_ENV, WarewulfError
+from ansible_collections.hpcllm.webui.plugins.module_utils._warewulf import WarewulfError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "warewulf_nfs"
 CONF = "/etc/warewulf/warewulf.conf"
@@ -227,11 +227,12 @@ class FakeModule:
         self.calls = []
         self.backups = []
 
-    def get_bin_path(self, name, required=False):
+    def get_bin_path(self, name, required=False, opt_dirs=None):
         return "/usr/bin/" + name
 
-    def run_command(self, cmd, environ_update=None):
-        assert environ_update == WW_ENV
+    def run_command(self, cmd, environ_update=None, **kwargs):
+        # through community.general's CmdRunner: an argument list, never localized
+        assert environ_update["LC_ALL"] == "C" and isinstance(cmd, list)
         self.calls.append(cmd[1:])
         if cmd[1:] == ["version"]:
             return 0, "wwctl version:\t {0}-1.el9\n".format(self.version), ""
