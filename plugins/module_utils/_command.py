@@ -4,7 +4,7 @@
 """The one way the collection's modules run a command: community.general's CmdRunner.
 
 Each program gets a CmdRunner: found with ``get_bin_path`` (a missing program fails the module
-naming it), run as an argument list through the module's ``run_command`` with ``LC_ALL=C``
+naming it), run as an argument list through the module's ``run_command`` with ``LANG`` and ``LC_ALL`` C
 (output is parsed: never localized). The collection's commands are built from data, not from
 the module's options (wwctl's verbs differ by version, git's and dpkg's arguments come from the
 work at hand), so each runner has one argument, ``args``: the list after the program.
@@ -22,8 +22,11 @@ from ansible_collections.community.general.plugins.module_utils.cmd_runner impor
 
 def command_runner(module, program, environ_update=None):
     """A CmdRunner for program (a name looked up on PATH, or a path)."""
+    # CmdRunner's force_lang sets LC_ALL and LANGUAGE; LANG too, as STYLE asks
+    environ = dict(LANG='C')
+    environ.update(environ_update or {})
     return CmdRunner(module, program, arg_formats=dict(args=cmd_runner_fmt.as_list()), force_lang='C',
-                     environ_update=dict(environ_update or {}))
+                     environ_update=environ)
 
 
 def run(runner, args, cwd=None):

@@ -211,7 +211,7 @@ class FakeModule:
 
     def run_command(self, cmd, environ_update=None, **kwargs):
         # through community.general's CmdRunner: an argument list, never localized
-        assert environ_update["LC_ALL"] == "C" and isinstance(cmd, list)
+        assert environ_update["LC_ALL"] == environ_update["LANG"] == "C" and isinstance(cmd, list)
         self.calls.append(cmd[1:])
         return self.script.get(tuple(cmd[1:]), (0, "", ""))
 

@@ -232,7 +232,7 @@ class FakeModule:
 
     def run_command(self, cmd, environ_update=None, **kwargs):
         # through community.general's CmdRunner: an argument list, never localized
-        assert environ_update["LC_ALL"] == "C" and isinstance(cmd, list)
+        assert environ_update["LC_ALL"] == environ_update["LANG"] == "C" and isinstance(cmd, list)
         self.calls.append(cmd[1:])
         if cmd[1:] == ["version"]:
             return 0, "wwctl version:\t {0}-1.el9\n".format(self.version), ""
