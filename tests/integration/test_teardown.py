@@ -36,9 +36,9 @@ PLAYBOOK = """\
 
 
 def _mounts() -> list[str]:
-    out = subprocess.run(["findmnt", "--raw", "--noheadings", "--output", "TARGET"],
+    out = subprocess.run(["findmnt", "--json", "--list", "--output", "TARGET"],
                          capture_output=True, text=True, check=True).stdout
-    return out.splitlines()
+    return [fs["target"] for fs in json.loads(out)["filesystems"]]
 
 
 def _tmpfs(path):
@@ -89,6 +89,17 @@ def test_unmounts_below_every_root_and_reports_only_what_an_earlier_run_left(ans
     run = ansible_playbook(_playbook(tmp_path, root_a, root_b, []))
     assert run.rc == 0 and run.changed() == 0
     assert run.results(UNMOUNT).get("skipped") is True
+
+
+def test_a_mount_whose_path_has_a_space_goes_too(ansible_playbook, tmp_path, roots):
+    """findmnt's raw output spells a space `\\x20`: the teardown read that and umount found no such mount."""
+    root_a, root_b = roots[:2]
+    _tmpfs(root_a / "srv" / "my data")
+    _tmpfs(root_b / "tmp")
+    run = ansible_playbook(_playbook(tmp_path, root_a, root_b, []))
+    assert run.rc == 0, run.stdout
+    assert run.results(UNMOUNT)["changed"] is True
+    assert not [m for m in _mounts() if m.startswith(str(tmp_path) + "/")]
 
 
 def test_a_mount_that_will_not_go_fails_naming_it(ansible_playbook, tmp_path, roots):
