@@ -24,18 +24,15 @@ description:
     interrupted export resumes where it stopped. The archive is written next to O(dest) and renamed into place,
     then the staging folder is removed. Member headers carry no owner and no time stamp.
   - Nothing changes when O(dest) already holds a bundle of the same lock with the same contents.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: Works out whether the bundle is current and which artifacts would be staged; writes nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   lock:
     description:

@@ -24,18 +24,15 @@ description:
     over git's dumb HTTP protocol; C(HEAD) is C(refs/heads/main) at the lock's commit), C(hpcllm-lock.json),
     optionally C(models/<name>/), C(loras/<name>/) and C(packages/).
   - Nothing changes when O(dest) already holds the import of a bundle with the same manifest.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: Checks the archive's members against the manifest (not their sha256) and reports whether it would unpack.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   src:
     description:

@@ -17,18 +17,15 @@ description:
     lock parses. The first missing or different artifact fails naming it.
   - site.yml runs it first when C(hpcllm_bundle) is set, so that a bundle with a missing artifact stops the run
     before anything is changed.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: Read-only; the same checks run in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   path:
     description:

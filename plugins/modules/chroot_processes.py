@@ -16,18 +16,15 @@ description:
     daemon that a package script started inside a chroot, sends it SIGTERM, and SIGKILL after O(timeout) seconds.
   - A process of the master that only uses a bind-mounted folder (its root is C(/)) is never touched.
   - Fails naming the processes that survive SIGKILL.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: Lists the processes it would stop; sends no signal.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   roots:
     description:

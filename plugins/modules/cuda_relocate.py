@@ -26,10 +26,9 @@ description:
     software was installed, so it landed on the master directly), nothing is done.
   - When O(dest) exists but this module did not write it (another image relocated the same version), the source is
     removed only if both trees are identical; otherwise the module fails and changes nothing.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
@@ -40,8 +39,6 @@ attributes:
     support: full
     details:
       - Shows what O(src) and O(dest) are (folder, symlink, absent) before and after.
-  platform:
-    platforms: posix
 options:
   src:
     description:

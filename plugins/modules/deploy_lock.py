@@ -24,10 +24,9 @@ description:
     from the venv and nothing runs in it.
   - The file is JSON with sorted keys and no time stamps, so the same deployment gives the same bytes on any
     machine; it is written through a temporary file and an atomic move, and only when its content differs.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -36,8 +35,6 @@ attributes:
   diff_mode:
     support: full
     details: Before and after text of the lock.
-  platform:
-    platforms: posix
 options:
   install_root:
     description:

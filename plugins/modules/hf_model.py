@@ -33,12 +33,11 @@ description:
   - With O(source), installs from a local folder holding an earlier download of the same repo (for example an
     unpacked offline bundle) instead of a Hub, through the same staging and checks, and writes the same manifest
     byte for byte as a Hub download of that revision with the same patterns.
-author:
-  - hpcllm.webui developers (@hpcllm)
 requirements:
   - huggingface_hub >= 1.0 (tested with 2.4); not needed with O(source), O(offline=true) or O(state=absent)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
@@ -49,8 +48,6 @@ attributes:
     support: full
     details:
       - Shows the repo, revision, commit and file list recorded in O(dest) before and after.
-  platform:
-    platforms: posix
 options:
   repo_id:
     description:

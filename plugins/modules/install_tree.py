@@ -23,18 +23,15 @@ description:
     the group only), and records what is not root's for the next check.
   - Links are never followed; they are looked at and re-owned themselves.
   - A missing O(path) is not an error (nothing to check or own yet).
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: O(state=owned) reports the changes it would make and writes nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   path:
     description:

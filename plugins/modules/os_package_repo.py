@@ -27,18 +27,15 @@ description:
     folder has no C(repodata/repomd.xml) yet.
   - Downloads go to C(<path>/.partial) and are moved into the folder only when all arrived, so an interrupted
     run leaves no truncated package behind.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: Works out which packages would be downloaded or removed and whether the index would change.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   path:
     description:

@@ -22,18 +22,15 @@ description:
     symlinks when it decides whether an image changed (a Debian image's C(/var/run) points to the master's C(/run)).
   - Reading, checking and writing the lock happen under C(flock(2)); a symlink in place of the file is refused.
   - Taking and giving back the lock is not a change of the master (C(changed) is always false).
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: Checks for another run and fails the same way; writes no file.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   path:
     description:

@@ -28,10 +28,9 @@ description:
     Warewulf rebuilds such an image on every build and no run leaves it unchanged.
   - Works with Warewulf 4.4, 4.5 and 4.6, detected from C(wwctl version). Never uses C(wwctl container exec),
     which exits 0 after a failed command on 4.4.x to 4.5.2.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
   - hpcllm.webui.warewulf
   - hpcllm.webui.warewulf.provision_dir
 attributes:
@@ -41,8 +40,6 @@ attributes:
   diff_mode:
     support: full
     details: Before and after say whether the image exists and whether a built image file exists.
-  platform:
-    platforms: posix
 options:
   name:
     description:

@@ -16,10 +16,9 @@ description:
     with their root file system (C(show)), the kernels found in each image and whether the built image file exists,
     and on 4.4 and 4.5 the kernels Warewulf has imported (C(wwctl kernel list)).
   - Changes nothing.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
   - hpcllm.webui.warewulf
   - hpcllm.webui.warewulf.provision_dir
 attributes:
@@ -28,8 +27,6 @@ attributes:
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   names:
     description:

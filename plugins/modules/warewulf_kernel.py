@@ -20,10 +20,9 @@ description:
     unless O(from_master=true) asks for exactly that.
   - Warewulf 4.6 removed C(wwctl kernel); nodes boot the kernel found in the image. On 4.6 the module
     reports the kernels found in the image and changes nothing, with a warning when O(state=imported).
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
   - hpcllm.webui.warewulf
 attributes:
   check_mode:
@@ -32,8 +31,6 @@ attributes:
   diff_mode:
     support: full
     details: Before and after list the names of the kernels Warewulf has imported.
-  platform:
-    platforms: posix
 options:
   image:
     description:

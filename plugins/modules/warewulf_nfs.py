@@ -30,10 +30,9 @@ description:
     fstab already mounts it). On 4.6 it adds the export only and then fails, when no profile mounts the folder,
     with the profile resource to add (C(wwctl profile edit)); it does not edit nodes.conf, which wwctl rewrites.
   - The Warewulf version comes from C(wwctl version).
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
   - hpcllm.webui.warewulf
 attributes:
   check_mode:
@@ -42,8 +41,6 @@ attributes:
   diff_mode:
     support: full
     details: Before and after text of O(conf).
-  platform:
-    platforms: posix
 options:
   path:
     description:

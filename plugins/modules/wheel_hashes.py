@@ -23,18 +23,15 @@ description:
   - Both files are written through a temporary file and moved in place; nothing is written when nothing differs.
   - With O(plan_only=true), only works out which pins still lack their wheel (RV(missing), for the caller to fetch) and
     what would be recorded; writes nothing and reports no change. A recorded file that changed is refused all the same.
-author:
-  - hpcllm.webui developers (@hpcllm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - hpcllm.webui.common
 attributes:
   check_mode:
     support: full
     details: Reports what would be recorded and written; a wheel not yet fetched is reported, not refused.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   lock:
     description: The pip lock (requirements file) to read.
