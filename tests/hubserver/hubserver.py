@@ -8,6 +8,8 @@ Each commit gets a 40-hex id; branches and tags point at commits.
 Endpoints (matching what huggingface_hub 2.4 sends, see its hf_api.py and file_download.py):
   GET  /api/models/{repo}/revision/{rev}[?blobs=true]      -> {"id", "sha", "siblings": [...]}
   GET  /api/models/{repo}/tree/{rev}[/{path}]?recursive=..  -> [{"type", "path", "size", "oid", "lfs"}]
+       ...&cursor=C (text-generation-webui's download-model.py pages so until an empty page: C is base64 of
+       base64 of '{"file_name":"<last path>"}:50') -> the entries after that path
   HEAD/GET /{repo}/resolve/{rev}/{path}                     -> file bytes, X-Repo-Commit, ETag, X-Linked-Etag,
                                                                X-Linked-Size, Range support
   anything else                                              -> 404 (e.g. /api/agent-harnesses)
@@ -22,6 +24,9 @@ Faults (``hub.add_fault(kind, path=..., times=..., at=...)``) act on GET of file
 Like the Hub, LFS files can live on a CDN: ``cdn = Hub.cdn_of(hub).start()`` serves hub's files on another
 port with no token check (the real CDN's URLs are signed), and hub's resolve of an LFS file answers 302 to it.
 ``hub.ignore_range = True`` answers every Range request with the whole file (200), as some CDNs do.
+``start(ssl_context=...)`` (and ``serve_until_killed``) serve HTTPS instead: a test that must answer clients which
+hard-code https://huggingface.co (text-generation-webui's downloader) points the name at 127.0.0.1, serves on
+port 443 with a certificate of a test CA and hands the CA to the client (REQUESTS_CA_BUNDLE for requests).
 Every request is logged in ``hub.log`` as dicts (method, path, status, bytes, range). Used as
 HTTP(S)_PROXY, it also logs (and refuses) what a client tries to send elsewhere (CONNECT host:443, or an
 absolute URL as path), so a test can assert that nothing tried to reach huggingface.co.
@@ -30,9 +35,12 @@ absolute URL as path), so a test can assert that nothing tried to reach huggingf
 from __future__ import annotations
 
 import hashlib
+import base64
+import binascii
 import json
 import os
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -154,6 +162,7 @@ class Hub:
         self.cdn: Hub | None = None  # resolve of LFS files redirects there
         self.is_cdn = False
         self.ignore_range = False
+        self.tls = False
 
     @classmethod
     def cdn_of(cls, hub: "Hub") -> "Hub":
@@ -218,17 +227,17 @@ class Hub:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
-    def start(self) -> "Hub":
+    def start(self, port: int = 0, ssl_context: ssl.SSLContext | None = None) -> "Hub":
         hub = self
 
         class Handler(_Handler):
             pass
 
         Handler.hub = hub
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _listen(port, Handler, ssl_context)
+        self.tls = ssl_context is not None
         self.thread = threading.Thread(target=self.server.serve_forever, name="hubserver", daemon=True)
         self.thread.start()
         return self
@@ -240,16 +249,28 @@ class Hub:
             self.server = None
 
 
-def serve_until_killed(hub: Hub, port: int, expected_path: str, expected, banner: str) -> None:
-    """Serve hub on 127.0.0.1:port (a fixed port, for servers started by scripts), write `expected` as JSON to
-    expected_path once it answers (atomically: a reader waits for the file), print banner, then sleep until killed."""
+def _listen(port: int, handler, ssl_context: ssl.SSLContext | None) -> ThreadingHTTPServer:
+    """A threaded server of `handler` on 127.0.0.1:port; with an SSL context, HTTPS (the TLS handshake in each
+    request's thread, not in the accepting one)."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    return server
+
+
+def serve_until_killed(hub: Hub, port: int, expected_path: str, expected, banner: str,
+                       ssl_context: ssl.SSLContext | None = None) -> None:
+    """Serve hub on 127.0.0.1:port (a fixed port, for servers started by scripts; HTTPS with an SSL context), write
+    `expected` as JSON to expected_path once it answers (atomically: a reader waits for the file), print banner, then
+    sleep until killed."""
 
     class Handler(_Handler):
         pass
 
     Handler.hub = hub
-    hub.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    hub.server.daemon_threads = True
+    hub.server = _listen(port, Handler, ssl_context)
+    hub.tls = ssl_context is not None
     threading.Thread(target=hub.server.serve_forever, daemon=True).start()
     tmp = expected_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -368,7 +389,13 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 prefix = unquote(sub).rstrip("/") + "/" if sub else ""
                 recursive = "true" in query.get("recursive", []) or "True" in query.get("recursive", [])
-                self._json(self._tree(files, prefix, recursive))
+                entries = self._tree(files, prefix, recursive)
+                if "cursor" in query:
+                    entries = _after_cursor(entries, query["cursor"][0])
+                    if entries is None:
+                        self._send(400, b'{"error":"Invalid cursor"}')
+                        return
+                self._json(entries)
             return
         match = _RESOLVE_RE.match(raw_path)
         if match:
@@ -496,6 +523,29 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
         self._record(status, sent)
+
+
+def _after_cursor(entries: list, cursor: str) -> list | None:
+    """The listing's entries after the one a page cursor names, None for a cursor that names none. The cursor is
+    base64 of '{"file_name": PATH}' with ':PAGE_SIZE' added, base64-encoded once more by text-generation-webui's
+    download-model.py (which leaves its "+" unescaped in the query: read as a space)."""
+    text = cursor.replace(" ", "+")
+    for _layer in range(2):
+        try:
+            text = base64.b64decode(text, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        text = re.sub(r":[0-9]+$", "", text)
+        if text.startswith("{"):
+            break
+    try:
+        name = json.loads(text)["file_name"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    paths = [entry["path"] for entry in entries]
+    if name not in paths:
+        return None
+    return entries[paths.index(name) + 1:]
 
 
 def _corrupt(chunk: bytes, offset: int, at: int) -> bytes:

@@ -11,6 +11,7 @@ venvs of their own that prepare.yml fills offline (/srv/openai-0.28, /srv/openai
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import time
@@ -27,6 +28,11 @@ COMMIT = "8466cf229ab29ace6e336a96f81f4eda44ca94fa"
 MODEL = "hpcllm-test_tiny-gpt2"
 ALICE = "/home/alice/.local/share/hpcllm-webui/opt_ai_apps_webui_llama2"
 LORA = "hpcllm-test-lora"
+# what alice downloads with the Model tab: https://huggingface.co/OWN_REPO is prepare.yml's HTTPS hub stand-in on
+# 127.0.0.1:443 (etc_hosts), its certificate from a test CA handed to her server as REQUESTS_CA_BUNDLE
+OWN_REPO = "hpcllm-test/tiny-gpt2-own"
+OWN_MODEL = "hpcllm-test_tiny-gpt2-own"
+HUB_CA = "/srv/hub-tls/ca.crt"
 
 
 def test_the_web_ui_is_upstreams_at_the_pinned_commit(host):
@@ -66,8 +72,9 @@ def serve(host, pid, log):
 
 @pytest.fixture(scope="module")
 def alice_server(host):
-    """run_tiny.sh as alice, until /api/v1/model answers through the proxy."""
-    pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh")
+    """run_tiny.sh as alice, until /api/v1/model answers through the proxy; requests in the server (the Model tab's
+    downloader) trusts the test CA of the HTTPS hub stand-in."""
+    pid, log = start(host, "alice", f"{ROOT}/run_tiny.sh", env=f"REQUESTS_CA_BUNDLE={HUB_CA}")
     try:
         yield serve(host, pid, log)
     finally:
@@ -391,6 +398,49 @@ def test_a_users_own_model_is_listed_and_loaded_beside_the_shared_ones(host, ali
     assert not host.file(f"{ROOT}/models/alice-tiny").exists and not host.file(f"{WEBUI}/models/alice-tiny").exists
 
 
+def test_the_model_tabs_downloader_fetches_a_hub_repo_into_the_users_models(host, alice_server):
+    """The Model tab's "Download" (upstream's download-model.py in the server, its requests session asking
+    https://huggingface.co: here the HTTPS hub stand-in) writes the repo into alice's own models/, the folder her server
+    runs in, not into the shared tree; the menu's refresh then lists it beside the catalog's model."""
+    expected = json.loads(host.file("/srv/hub/expected-own.json").content_string)
+    own = f"{ALICE}/models/{OWN_MODEL}"
+    # a verify run again starts from nothing (upstream skips files that are there)
+    host.check_output(f"rm -rf {own}")
+    assert host.check_output("getent hosts huggingface.co").split()[0] == "127.0.0.1", "huggingface.co is not the stand-in here"
+    config = json.loads(call(host, alice_server, "/config", cred="login")["body"])
+    components = {c["id"]: c for c in config["components"]}
+    deps = config["dependencies"]
+    menu = [i for i, c in components.items() if c["type"] == "dropdown" and c.get("props", {}).get("label") == "Model"]
+    download = [n for n, dep in enumerate(deps)
+                if dep["trigger"] == "click" and [components[t].get("props", {}).get("value") for t in dep["targets"]] == ["Download"]]
+    refresh = [n for n, dep in enumerate(deps) if not dep["inputs"] and dep["outputs"] == menu]
+    assert len(menu) == 1 and len(download) == 1 and len(refresh) == 1, (menu, download, refresh)
+    assert [components[i].get("props", {}).get("label") for i in deps[download[0]]["inputs"]][0] == "Download model or LoRA"
+
+    host.check_output("touch /tmp/hpcllm-download.mark")
+    # the repo in the first box, no single file in the second
+    fetched, listed = ui_queue(host, alice_server, [[download[0], [OWN_REPO, ""]], [refresh[0], []]])
+    # the status box is Markdown, the steps as HTML: the folder is relative to the server's, alice's
+    steps = [step[0].strip() for step in fetched["generating"]]
+    assert f"<p>Downloading files to <code>models/{OWN_MODEL}/</code></p>" in steps, steps
+    assert fetched["output"]["data"][0].strip() == "<p>Done!</p>", (steps, fetched["output"])
+
+    assert host.file(own).is_directory and not host.file(own).is_symlink, f"{own} is not a folder of alice's"
+    for path, sha256 in expected["files"].items():
+        got = host.file(f"{own}/{path}")
+        assert got.exists and got.sha256sum == sha256, f"{path}: not the hub's bytes"
+    others = host.check_output(f"find {own} ! -user alice -printf '%u %P\\n'")
+    assert others == "", f"files in alice's download that are not hers: {others}"
+    metadata = host.file(f"{own}/huggingface-metadata.txt").content_string
+    assert f"url: https://huggingface.co/{OWN_REPO}" in metadata and f"{expected['files']['model.safetensors']} model.safetensors" in metadata, metadata
+    # nothing of the download (nor anything else of alice's) in the shared tree
+    new = host.check_output(f"find {ROOT} \\( -newer /tmp/hpcllm-download.mark -o -user alice \\) -printf '%u %p\\n' | head -20")
+    assert new == "", f"the download touched the shared tree: {new}"
+
+    choices = listed["output"]["data"][0]["choices"]
+    assert {MODEL, OWN_MODEL} <= set(choices), f"the model menu's refresh lists {choices}"
+
+
 def test_the_next_launch_keeps_the_users_files_and_loads_her_lora(host, alice_server):
     """The next launch, given --lora NAME (the launcher passes it on to server.py), applies the LoRA trained above from
     the user's loras/; what she saved from the UI is still there."""
@@ -418,6 +468,46 @@ def processes_of(host, user):
     """The command lines of the user's processes (from /proc: the image has no procps)."""
     found = host.run(f"grep -l '^Uid:[[:space:]]*{host.user(user).uid}[[:space:]]' /proc/[0-9]*/status").stdout.split()
     return [host.run(f"tr '\\0' ' ' < {status.rsplit('/', 1)[0]}/cmdline").stdout for status in found]
+
+
+def test_the_model_menu_lists_both_tiers_and_loads_the_users_choice(host):
+    """run_webui_server.sh (webui_launch.sh --model-menu) as alice, her stdin a pipe typed into once the menu shows, as at
+    a terminal: the real server's menu lists the catalog's model and the one she downloaded, loads the number typed
+    (its log; /api/v1/model through the proxy with her key), and stopping it leaves no process of hers."""
+    assert host.file(f"{ALICE}/models/{OWN_MODEL}").is_directory, "no model of alice's own: the Model tab's download test runs first"
+    fifo = "/tmp/alice-menu.fifo"
+    host.check_output(f"rm -f {fifo} && mkfifo -m 0600 {fifo}")
+    # holds the pipe open (read-write: opening it so does not wait for the other end) so that the server reads no end
+    # of file while it waits for the answer
+    holder = int(host.check_output(f"setsid sleep 600 1<>{fifo} 2>/dev/null </dev/null & echo $!"))
+    pid, log = start(host, "alice", f"{ROOT}/run_webui_server.sh", stdin=fifo, log="/tmp/alice-menu.log")
+    try:
+        deadline = time.monotonic() + 120
+        while "Which one do you want to load?" not in host.file(log).content_string:
+            if host.run(f"kill -0 {pid}").rc != 0 or time.monotonic() > deadline:
+                pytest.fail(f"no model menu: {host.file(log).content_string[-3000:]}")
+            time.sleep(0.3)
+        printed = host.file(log).content_string
+        menu = {name: number for number, name in re.findall(r"^(\d+)\. (\S+)$", printed, re.M)}
+        assert MODEL in menu and OWN_MODEL in menu, f"the menu lists {menu}"
+        host.check_output(f"printf '%s\\n' {menu[OWN_MODEL]} >{fifo}")
+        info = serve(host, pid, log)
+        server = server_pid(host, pid)
+        cmdline = host.check_output(f"tr '\\0' ' ' < /proc/{server}/cmdline").split()
+        got = call(host, info, "/api/v1/model", cred="key")
+    finally:
+        stop(host, pid)
+        host.run(f"kill {holder}; rm -f {fifo}")
+    assert "--model-menu" in cmdline and "--model" not in cmdline, cmdline
+    assert f"Loading {OWN_MODEL}..." in host.file(log).content_string, host.file(log).content_string[-3000:]
+    assert got["status"] == 200 and json.loads(got["body"]) == {"result": OWN_MODEL}, got
+    for _attempt in range(20):
+        left = processes_of(host, "alice")
+        if not left:
+            break
+        time.sleep(0.25)
+    assert left == [], f"alice's processes left after the stop: {left}"
+    assert ("0.0.0.0", info["port"]) not in [(ip, port) for ip, port, _uid in listeners(host)], "her proxy still listens"
 
 
 def test_stopping_the_launcher_leaves_no_process(host):
