@@ -2,7 +2,8 @@
 
 Measured side by side in one run, against the same server on 127.0.0.1:
   1. download throughput: hf_model (through ansible-playbook) vs `hf download` (huggingface_hub's CLI)
-     vs plain `curl --parallel` of the same files (4 files of 1 GiB), and hf_model vs curl on one file
+     vs plain `curl --parallel` of the same files (4 files of 1 GiB) and vs curl followed by
+     `sha256sum` of what it wrote (what hf_model guarantees), and hf_model vs curl on one file
      of 4 GiB; each timed step starts after `sync` (and, as root, with the clean page cache dropped),
      curl and hf_model alternate and the median of their runs counts (--rounds);
   2. no-op re-run time: a model of several GB (sparse files on the server side) vs a tiny one,
@@ -119,6 +120,13 @@ class Bench:
             args += ["-o", str(dest / name), f"{self.hub.url}/{repo_id}/resolve/{commit}/{name}"]
         return timed(args, self.env)
 
+    def sha256sum(self, dest: Path, files: list[str]) -> float | None:
+        """coreutils' sha256sum over what curl wrote (from the page cache, as right after a download)."""
+        tool = shutil.which("sha256sum")
+        if tool is None:
+            return None
+        return timed([tool, *(str(dest / name) for name in files)], self.env)
+
 
 def runs(times: list) -> str:
     return " ".join(f"{t:.2f}" for t in times)
@@ -166,20 +174,24 @@ def main() -> int:
 
         # 1. throughput, same files, same server: curl and hf_model alternate, the median of each counts
         # (the disk's write-back makes single runs vary by a third here); the CLI once, for reference
-        t_curls, t_mods = [], []
+        t_curls, t_mods, t_sums = [], [], []
         for n in range(opts.rounds):
             t_curls.append(bench.curl("Bench/Throughput", mid_files, work / "curl"))
+            # what hf_model guarantees and curl does not: every byte's sha256 checked (timed apart, after curl)
+            t_sums.append(bench.sha256sum(work / "curl", mid_files) if t_curls[-1] is not None else None)
             shutil.rmtree(work / "curl", ignore_errors=True)
             if n:
                 shutil.rmtree(work / "hf_model")
             t_mods.append(bench.hf_model("Bench/Throughput", work / "hf_model"))
         t_curl = None if None in t_curls else statistics.median(t_curls)
+        t_curl_sum = None if t_curl is None or None in t_sums else statistics.median(c + h for c, h in zip(t_curls, t_sums))
         t_mod = statistics.median(t_mods)
         t_cli = bench.hf_cli("Bench/Throughput", work / "hf_cli")
         t_start = bench.hf_model("Bench/Tiny", work / "tiny")  # first tiny download
         t_noop_tiny = bench.hf_model("Bench/Tiny", work / "tiny")
         rows = []
-        for name, secs in (("curl --parallel", t_curl), ("hf download (CLI)", t_cli), ("hf_model (ansible-playbook)", t_mod)):
+        for name, secs in (("curl --parallel", t_curl), ("curl --parallel, then sha256sum", t_curl_sum),
+                           ("hf download (CLI)", t_cli), ("hf_model (ansible-playbook)", t_mod)):
             if secs is not None:
                 rows.append((name, secs, mid_bytes / MIB / secs))
 
@@ -223,7 +235,9 @@ def main() -> int:
         if ref_curl:
             print(f"   hf_model vs curl without that start-up (hf_model's time less the no-op run's):"
                   f" {ref_curl / max(t_mod - t_noop_tiny, 1e-3):.2f}")
-            print(f"   runs: curl {runs(t_curls)}; hf_model {runs(t_mods)}")
+            print(f"   runs: curl {runs(t_curls)}; sha256sum after it {runs(t_sums)}; hf_model {runs(t_mods)}")
+            if t_curl_sum:
+                print(f"   hf_model vs curl then sha256sum (the same guarantee: every byte checked): {t_curl_sum / t_mod:.2f}")
         print()
         one_size = f"{one_bytes / MIB / 1024:.2f} GiB" if one_bytes >= 1024 * MIB else f"{one_bytes / MIB:.0f} MiB"
         print(f"1b. One file of {one_size} (one stream each, same server, median of {opts.rounds} alternating runs)")
